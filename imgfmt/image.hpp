@@ -42,6 +42,9 @@ struct ImageInfo {
 // Header facts without opening any backing file. Validates the header
 // enough that the numbers are meaningful (sizes, offsets inside the file).
 [[nodiscard]] Result<ImageInfo> inspect_image(const std::string& path);
+// The same for a format the user named: no probing, and a file whose header
+// is not FORMAT's is an error ("PATH: not a qcow2 image (bad magic)").
+[[nodiscard]] Result<ImageInfo> inspect_image(const std::string& path, Format format);
 
 // Opens PATH as a BlockDevice. Raw images may be opened ReadWrite; qcow and
 // qcow2 images are read through libqcow and only ReadOnly. An image that
@@ -51,5 +54,9 @@ struct ImageInfo {
 inline constexpr int kMaxBackingDepth = 8;
 [[nodiscard]] Result<std::unique_ptr<BlockDevice>> open_image(const std::string& path,
                                                               Access access, Backing backing);
+// open_image for a format the user named (FORMAT is trusted over the magic).
+[[nodiscard]] Result<std::unique_ptr<BlockDevice>> open_image(const std::string& path,
+                                                              Format format, Access access,
+                                                              Backing backing);
 
 }  // namespace pv::img
