@@ -1,0 +1,102 @@
+// open_image on hand-made qcow/qcow2 files: the libqcow device, read-only
+// rules and the backing-file policy (CVE-2010-3851: never follow a name found
+// inside an image unless allowed).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "crafted_images.hpp"
+#include "imgfmt/image.hpp"
+
+namespace pv::img {
+namespace {
+
+using test::kCraftedSize;
+using test::TempDir;
+using test::write_file;
+
+bool all_zero(const std::vector<std::byte>& bytes) {
+    return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+TEST(QcowImage, EmptyQcow2ReadsAsZeroesAndIsReadOnly) {
+    TempDir dir;
+    for (const uint32_t version : {2u, 3u}) {
+        const std::string path = dir.file("empty" + std::to_string(version) + ".qcow2");
+        write_file(path, test::make_qcow2(version));
+        auto image = open_image(path, Access::ReadOnly, Backing::Refuse);
+        ASSERT_TRUE(image) << image.error().message();
+        EXPECT_EQ((*image)->size(), kCraftedSize);
+        EXPECT_EQ((*image)->name(), path);
+        EXPECT_TRUE((*image)->read_only());
+        std::vector<std::byte> buffer(kCraftedSize, std::byte{0xff});
+        ASSERT_TRUE((*image)->read_at(buffer, 0));
+        EXPECT_TRUE(all_zero(buffer));
+        EXPECT_FALSE((*image)->write_at(buffer, 0));
+        EXPECT_FALSE((*image)->read_at(std::span(buffer.data(), 2), kCraftedSize - 1));
+    }
+}
+
+TEST(QcowImage, EmptyQcowVersion1ReadsAsZeroes) {
+    TempDir dir;
+    write_file(dir.file("v1.qcow"), test::make_qcow1());
+    auto image = open_image(dir.file("v1.qcow"), Access::ReadOnly, Backing::Refuse);
+    ASSERT_TRUE(image) << image.error().message();
+    EXPECT_EQ((*image)->size(), kCraftedSize);
+    std::vector<std::byte> buffer(4096, std::byte{0xff});
+    ASSERT_TRUE((*image)->read_at(buffer, kCraftedSize - 4096));
+    EXPECT_TRUE(all_zero(buffer));
+}
+
+TEST(QcowImage, ReadWriteAccessIsRefused) {
+    TempDir dir;
+    write_file(dir.file("v3.qcow2"), test::make_qcow2(3));
+    auto image = open_image(dir.file("v3.qcow2"), Access::ReadWrite, Backing::Refuse);
+    ASSERT_FALSE(image);
+    EXPECT_NE(image.error().message().find("read-only"), std::string::npos);
+}
+
+TEST(QcowImage, BackingFileIsRefusedByDefault) {
+    TempDir dir;
+    write_file(dir.file("base.qcow"), test::make_qcow1());
+    write_file(dir.file("top.qcow"), test::make_qcow1("base.qcow"));
+    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Refuse);
+    ASSERT_FALSE(image);
+    EXPECT_EQ(image.error().message(),
+              dir.file("top.qcow") +
+                  ": has a backing file (base.qcow); pass --allow-backing to follow it");
+}
+
+TEST(QcowImage, AllowedBackingFileIsResolvedNextToTheImage) {
+    TempDir dir;
+    write_file(dir.file("base.qcow"), test::make_qcow1());
+    write_file(dir.file("top.qcow"), test::make_qcow1("base.qcow"));
+    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Allow);
+    ASSERT_TRUE(image) << image.error().message();
+    std::vector<std::byte> buffer(8192, std::byte{1});
+    ASSERT_TRUE((*image)->read_at(buffer, 0));
+    EXPECT_TRUE(all_zero(buffer));
+}
+
+TEST(QcowImage, MissingBackingFileNamesBothFiles) {
+    TempDir dir;
+    write_file(dir.file("top.qcow"), test::make_qcow1("gone.qcow"));
+    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Allow);
+    ASSERT_FALSE(image);
+    EXPECT_NE(image.error().message().find(dir.file("top.qcow")), std::string::npos);
+    EXPECT_NE(image.error().message().find(dir.file("gone.qcow")), std::string::npos);
+}
+
+TEST(QcowImage, BackingLoopStopsAtTheDepthLimit) {
+    TempDir dir;
+    write_file(dir.file("self.qcow"), test::make_qcow1("self.qcow"));
+    auto image = open_image(dir.file("self.qcow"), Access::ReadOnly, Backing::Allow);
+    ASSERT_FALSE(image);
+    EXPECT_NE(image.error().message().find("deeper than " + std::to_string(kMaxBackingDepth)),
+              std::string::npos)
+        << image.error().message();
+}
+
+}  // namespace
+}  // namespace pv::img
