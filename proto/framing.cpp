@@ -26,18 +26,30 @@ Error frame_error(std::string detail, int code) {
 
 std::string body_name(const wire::Envelope& envelope) {
     switch (envelope.body_case()) {
-        case wire::Envelope::kHello: return "hello";
-        case wire::Envelope::kInspect: return "inspect";
-        case wire::Envelope::kInspectResult: return "inspect_result";
-        case wire::Envelope::kStageChunk: return "stage_chunk";
-        case wire::Envelope::kApply: return "apply";
-        case wire::Envelope::kRun: return "run";
-        case wire::Envelope::kFinish: return "finish";
-        case wire::Envelope::kProgress: return "progress";
-        case wire::Envelope::kLog: return "log";
-        case wire::Envelope::kResult: return "result";
-        case wire::Envelope::kError: return "error";
-        case wire::Envelope::BODY_NOT_SET: break;
+        case wire::Envelope::kHello:
+            return "hello";
+        case wire::Envelope::kInspect:
+            return "inspect";
+        case wire::Envelope::kInspectResult:
+            return "inspect_result";
+        case wire::Envelope::kStageChunk:
+            return "stage_chunk";
+        case wire::Envelope::kApply:
+            return "apply";
+        case wire::Envelope::kRun:
+            return "run";
+        case wire::Envelope::kFinish:
+            return "finish";
+        case wire::Envelope::kProgress:
+            return "progress";
+        case wire::Envelope::kLog:
+            return "log";
+        case wire::Envelope::kResult:
+            return "result";
+        case wire::Envelope::kError:
+            return "error";
+        case wire::Envelope::BODY_NOT_SET:
+            break;
     }
     return "(empty)";
 }

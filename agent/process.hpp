@@ -1,0 +1,44 @@
+#pragma once
+
+// Runs the guest's own tools (dpkg, rpm) in a chroot of the guest root, with
+// /proc, /sys and /dev available and their output streamed line by line.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace pv::agent {
+
+enum class LogStream { Stdout, Stderr };
+
+using LineCallback = std::function<void(LogStream, std::string_view)>;
+
+// Runs argv (argv[0] is looked up in the guest's sbin/bin directories) in a
+// chroot of `root` with stdin from /dev/null and a non-interactive
+// environment (DEBIAN_FRONTEND=noninteractive, LC_ALL=C). Returns the exit
+// status, or 128 + signal number when the command was killed.
+[[nodiscard]] Result<int> run_in_chroot(const std::string& root,
+                                        const std::vector<std::string>& argv,
+                                        const LineCallback& on_line);
+
+// Bind mounts that give a chroot /proc, /sys and /dev; undone in reverse
+// order on destruction (STYLE.md habit 6).
+class ChrootMounts {
+  public:
+    [[nodiscard]] static Result<ChrootMounts> create(const std::string& root);
+    ChrootMounts(ChrootMounts&& other) noexcept : m_targets(std::move(other.m_targets)) {
+        other.m_targets.clear();
+    }
+    ChrootMounts& operator=(ChrootMounts&&) = delete;
+    ChrootMounts(const ChrootMounts&) = delete;
+    ~ChrootMounts();
+
+  private:
+    ChrootMounts() = default;
+    std::vector<std::string> m_targets;
+};
+
+}  // namespace pv::agent
