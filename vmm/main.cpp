@@ -1,0 +1,79 @@
+// patchvisor-vmm: one microVM per process (DESIGN.md). Boots a kernel (ELF or
+// bzImage) with an optional initrd and command line, runs it to reset,
+// power-off or timeout and reports how it ended.
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "vmm/micro_vm.hpp"
+
+namespace {
+
+nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
+    nlohmann::json json;
+    json["exit_reason"] = std::string(pv::vmm::to_string(summary.reason));
+    json["detail"] = summary.detail;
+    json["wall_ms"] = summary.wall_time.count() / 1000.0;
+    if (summary.first_serial_byte)
+        json["first_serial_byte_ms"] = summary.first_serial_byte->count() / 1000.0;
+    json["exits"] = {{"io", summary.exits_io},
+                     {"mmio", summary.exits_mmio},
+                     {"unclaimed", summary.exits_unclaimed},
+                     {"interrupted", summary.exits_interrupted},
+                     {"other", summary.exits_other}};
+    json["peak_rss_kib"] = summary.peak_rss_kib;
+    json["guest_resident_kib"] = summary.guest_resident_kib;
+    return json;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"patchvisor-vmm: run one microVM on /dev/kvm"};
+    pv::vmm::VmConfig config;
+    std::string serial = "-";
+    double timeout_seconds = 0;
+    bool json = false;
+    app.add_option("--kernel", config.kernel_path, "kernel: ELF (vmlinux, test guest) or bzImage")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("--initrd", config.initrd_path, "initial ramdisk")->check(CLI::ExistingFile);
+    app.add_option("--cmdline", config.cmdline, "kernel command line");
+    app.add_option("--mem-mib", config.memory_mib, "guest memory in MiB")->capture_default_str();
+    app.add_option("--vcpus", config.vcpus, "number of vCPUs")->capture_default_str();
+    app.add_option("--serial-log", serial, "serial output: a file path, or - for stdout")
+        ->capture_default_str();
+    app.add_option("--timeout-s", timeout_seconds, "wall-clock limit in seconds (0: none)");
+    app.add_flag("--json", json, "print a one-line JSON summary on stdout at the end");
+    CLI11_PARSE(app, argc, argv);
+
+    if (serial == "-")
+        config.serial_stdout = true;
+    else
+        config.serial_log_path = serial;
+    config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+
+    auto vm = pv::vmm::MicroVm::create(config);
+    if (!vm) {
+        fmt::print(stderr, "patchvisor-vmm: {}\n", vm.error().message());
+        return 1;
+    }
+    auto summary = (*vm)->run();
+    if (!summary) {
+        fmt::print(stderr, "patchvisor-vmm: {}\n", summary.error().message());
+        return 1;
+    }
+    if (json) {
+        std::fflush(stdout);
+        fmt::print("{}\n", summary_json(*summary).dump());
+    }
+    if (!pv::vmm::is_clean_exit(summary->reason)) {
+        fmt::print(stderr, "patchvisor-vmm: guest ended by {}: {}\n",
+                   pv::vmm::to_string(summary->reason), summary->detail);
+        return 2;
+    }
+    return 0;
+}

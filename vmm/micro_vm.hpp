@@ -1,0 +1,92 @@
+#pragma once
+
+// One microVM: guest memory, the KVM VM with its in-kernel irqchip and PIT,
+// the buses and devices, the vCPUs, and the threads that run them (one per
+// vCPU running KVM_RUN, one Boost.Asio event loop). Built by create(), run
+// once by run(); request_stop() works from any thread.
+
+#include <pthread.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "vmm/bus/bus.hpp"
+#include "vmm/devices/interrupt_line.hpp"
+#include "vmm/kvm/system.hpp"
+#include "vmm/kvm/vcpu.hpp"
+#include "vmm/kvm/vm.hpp"
+#include "vmm/memory/guest_memory.hpp"
+#include "vmm/stop_controller.hpp"
+#include "vmm/vm_config.hpp"
+
+namespace pv::vmm {
+
+class Serial;
+
+// A GSI of the in-kernel irqchip driven with KVM_IRQ_LINE.
+class KvmInterruptLine final : public InterruptLine {
+  public:
+    KvmInterruptLine(const kvm::Vm& vm, uint32_t gsi) : m_vm(vm), m_gsi(gsi) {}
+    void set_level(bool high) override;
+
+  private:
+    const kvm::Vm& m_vm;
+    uint32_t m_gsi;
+};
+
+class MicroVm {
+  public:
+    [[nodiscard]] static Result<std::unique_ptr<MicroVm>> create(const VmConfig& config);
+
+    MicroVm(const MicroVm&) = delete;
+    MicroVm& operator=(const MicroVm&) = delete;
+
+    // Runs until the guest resets or powers off, the timeout passes, an
+    // unrecoverable exit happens or request_stop() is called.
+    [[nodiscard]] Result<RunSummary> run();
+    void request_stop(ExitReason reason, std::string detail);
+
+    [[nodiscard]] const GuestMemory& memory() const { return m_memory; }
+    [[nodiscard]] Bus& pio_bus() { return m_pio_bus; }
+    [[nodiscard]] Bus& mmio_bus() { return m_mmio_bus; }
+
+  private:
+    MicroVm(VmConfig config, GuestMemory memory, kvm::System system, kvm::Vm vm);
+
+    [[nodiscard]] Result<void> setup_platform();
+    [[nodiscard]] Result<void> setup_devices();
+    [[nodiscard]] Result<void> load_and_configure();
+    void write_serial(uint8_t byte);
+    void kick_vcpus();
+    void run_vcpu(size_t index);
+    // Handles one KVM_RUN exit; false when the vCPU must stop.
+    [[nodiscard]] bool handle_exit(const kvm::Vcpu& vcpu);
+    [[nodiscard]] bool handle_io(const kvm::Vcpu& vcpu);
+    void stop_with_registers(const kvm::Vcpu& vcpu, ExitReason reason, std::string what);
+    [[nodiscard]] RunSummary summarize(std::chrono::steady_clock::time_point start) const;
+
+    VmConfig m_config;
+    GuestMemory m_memory;
+    kvm::System m_system;
+    kvm::Vm m_vm;
+    std::vector<kvm::Vcpu> m_vcpus;
+    Bus m_pio_bus;
+    Bus m_mmio_bus;
+    std::unique_ptr<KvmInterruptLine> m_serial_interrupt;
+    std::shared_ptr<Serial> m_serial;
+    Fd m_serial_log;
+    StopController m_stop;
+    ExitCounters m_counters;
+
+    std::mutex m_threads_mutex;
+    std::vector<pthread_t> m_vcpu_threads;  // for kicks; guarded by m_threads_mutex
+    std::chrono::steady_clock::time_point m_start;
+    std::atomic<int64_t> m_first_serial_byte_us{-1};
+};
+
+}  // namespace pv::vmm

@@ -1,0 +1,217 @@
+// The run loop (STYLE.md habit 9): vCPU threads only run KVM_RUN and forward
+// port and MMIO exits to the buses; the Boost.Asio event loop thread owns
+// timers (and, with issue 6, ioeventfds and sockets).
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "vmm/micro_vm.hpp"
+
+namespace pv::vmm {
+
+namespace {
+
+// A signal without SA_RESTART makes a blocked KVM_RUN return EINTR; together
+// with kvm_run.immediate_exit this is the kick documented in api.rst.
+int kick_signal() { return SIGRTMIN; }
+
+void install_kick_handler() {
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    sigaction(kick_signal(), &action, nullptr);
+}
+
+std::string describe_registers(const kvm::Vcpu& vcpu) {
+    auto regs = vcpu.get_regs();
+    auto sregs = vcpu.get_sregs();
+    if (!regs || !sregs)
+        return "registers unavailable";
+    return fmt::format(
+        "vcpu {} rip={:#x} rsp={:#x} rflags={:#x} rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} "
+        "rsi={:#x} rdi={:#x} cs={:#x} ss={:#x} cr0={:#x} cr2={:#x} cr3={:#x} cr4={:#x} "
+        "efer={:#x}",
+        vcpu.id(), regs->rip, regs->rsp, regs->rflags, regs->rax, regs->rbx, regs->rcx, regs->rdx,
+        regs->rsi, regs->rdi, sregs->cs.selector, sregs->ss.selector, sregs->cr0, sregs->cr2,
+        sregs->cr3, sregs->cr4, sregs->efer);
+}
+
+uint64_t peak_rss_kib() {
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<uint64_t>(usage.ru_maxrss);
+}
+
+}  // namespace
+
+void MicroVm::kick_vcpus() {
+    std::lock_guard lock(m_threads_mutex);
+    for (size_t index = 0; index < m_vcpu_threads.size(); ++index) {
+        m_vcpus[index].run_state()->immediate_exit = 1;
+        pthread_kill(m_vcpu_threads[index], kick_signal());
+    }
+}
+
+Result<RunSummary> MicroVm::run() {
+    install_kick_handler();
+    m_stop.set_kick([this] { kick_vcpus(); });
+    m_start = std::chrono::steady_clock::now();
+
+    boost::asio::io_context events;
+    auto work = boost::asio::make_work_guard(events);
+    boost::asio::steady_timer timeout(events);
+    if (m_config.timeout.count() > 0) {
+        timeout.expires_after(m_config.timeout);
+        timeout.async_wait([this](const boost::system::error_code& error) {
+            if (!error)
+                request_stop(ExitReason::Timeout,
+                             fmt::format("no reset within {} ms", m_config.timeout.count()));
+        });
+    }
+    std::thread event_thread([&events] { events.run(); });
+
+    std::vector<std::thread> vcpu_threads;
+    for (size_t index = 0; index < m_vcpus.size(); ++index) {
+        vcpu_threads.emplace_back([this, index] { run_vcpu(index); });
+        std::lock_guard lock(m_threads_mutex);
+        m_vcpu_threads.push_back(vcpu_threads.back().native_handle());
+    }
+    m_stop.wait();
+    // A stop requested while threads were still starting may have missed
+    // some; kick again now that every thread is known.
+    kick_vcpus();
+    for (auto& thread : vcpu_threads)
+        thread.join();
+    {
+        std::lock_guard lock(m_threads_mutex);
+        m_vcpu_threads.clear();
+    }
+    events.post([&timeout] { timeout.cancel(); });
+    work.reset();
+    events.stop();
+    event_thread.join();
+    return summarize(m_start);
+}
+
+void MicroVm::run_vcpu(size_t index) {
+    const kvm::Vcpu& vcpu = m_vcpus[index];
+    while (!m_stop.stopping()) {
+        auto result = vcpu.run();
+        if (!result) {
+            if (result.error().code == EINTR || result.error().code == EAGAIN) {
+                m_counters.interrupted.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            request_stop(ExitReason::HostError,
+                         fmt::format("vcpu {}: {}", vcpu.id(), result.error().message()));
+            return;
+        }
+        if (!handle_exit(vcpu))
+            return;
+    }
+}
+
+bool MicroVm::handle_exit(const kvm::Vcpu& vcpu) {
+    kvm_run* run = vcpu.run_state();
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        m_counters.io.fetch_add(1, std::memory_order_relaxed);
+        return handle_io(vcpu);
+    case KVM_EXIT_MMIO: {
+        m_counters.mmio.fetch_add(1, std::memory_order_relaxed);
+        auto& mmio = run->mmio;
+        size_t length = std::min<size_t>(mmio.len, sizeof(mmio.data));
+        bool claimed = mmio.is_write ? m_mmio_bus.write(mmio.phys_addr, {mmio.data, length})
+                                     : m_mmio_bus.read(mmio.phys_addr, {mmio.data, length});
+        if (!claimed)
+            m_counters.unclaimed.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    case KVM_EXIT_SHUTDOWN:
+        stop_with_registers(vcpu, ExitReason::TripleFault, "KVM_EXIT_SHUTDOWN (triple fault)");
+        return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+        stop_with_registers(vcpu, ExitReason::InternalError,
+                            fmt::format("KVM_EXIT_INTERNAL_ERROR suberror {}",
+                                        run->internal.suberror));
+        return false;
+    case KVM_EXIT_FAIL_ENTRY:
+        stop_with_registers(vcpu, ExitReason::FailEntry,
+                            fmt::format("KVM_EXIT_FAIL_ENTRY reason {:#x}",
+                                        run->fail_entry.hardware_entry_failure_reason));
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+            request_stop(ExitReason::Reset, "KVM_SYSTEM_EVENT_RESET");
+        else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+            request_stop(ExitReason::PowerOff, "KVM_SYSTEM_EVENT_SHUTDOWN");
+        else
+            stop_with_registers(vcpu, ExitReason::InternalError,
+                                fmt::format("KVM_EXIT_SYSTEM_EVENT type {}",
+                                            run->system_event.type));
+        return false;
+    case KVM_EXIT_INTR:
+        m_counters.interrupted.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    default:
+        m_counters.other.fetch_add(1, std::memory_order_relaxed);
+        stop_with_registers(vcpu, ExitReason::InternalError,
+                            fmt::format("unhandled KVM exit {}", run->exit_reason));
+        return false;
+    }
+}
+
+bool MicroVm::handle_io(const kvm::Vcpu& vcpu) {
+    kvm_run* run = vcpu.run_state();
+    auto& io = run->io;
+    // KVM fills these, but a bad offset would make us touch memory outside
+    // the shared page, so it is checked like guest input.
+    uint64_t bytes = uint64_t{io.size} * io.count;
+    if (io.data_offset > vcpu.run_size() || bytes > vcpu.run_size() - io.data_offset ||
+        io.size == 0) {
+        stop_with_registers(vcpu, ExitReason::InternalError, "KVM_EXIT_IO data outside kvm_run");
+        return false;
+    }
+    uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
+    for (uint32_t index = 0; index < io.count; ++index) {
+        std::span<uint8_t> access(data + index * io.size, io.size);
+        bool claimed = io.direction == KVM_EXIT_IO_OUT ? m_pio_bus.write(io.port, access)
+                                                       : m_pio_bus.read(io.port, access);
+        if (!claimed)
+            m_counters.unclaimed.fetch_add(1, std::memory_order_relaxed);
+    }
+    return true;
+}
+
+void MicroVm::stop_with_registers(const kvm::Vcpu& vcpu, ExitReason reason, std::string what) {
+    std::string registers = describe_registers(vcpu);
+    std::fprintf(stderr, "patchvisor-vmm: %s: %s\n", what.c_str(), registers.c_str());
+    request_stop(reason, what + ": " + registers);
+}
+
+RunSummary MicroVm::summarize(std::chrono::steady_clock::time_point start) const {
+    RunSummary summary;
+    summary.reason = m_stop.reason();
+    summary.detail = m_stop.detail();
+    summary.wall_time = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    int64_t first_byte = m_first_serial_byte_us.load();
+    if (first_byte >= 0)
+        summary.first_serial_byte = std::chrono::microseconds(first_byte);
+    summary.exits_io = m_counters.io.load();
+    summary.exits_mmio = m_counters.mmio.load();
+    summary.exits_unclaimed = m_counters.unclaimed.load();
+    summary.exits_interrupted = m_counters.interrupted.load();
+    summary.exits_other = m_counters.other.load();
+    summary.peak_rss_kib = peak_rss_kib();
+    summary.guest_resident_kib = m_memory.resident_bytes() / 1024;
+    return summary;
+}
+
+}  // namespace pv::vmm

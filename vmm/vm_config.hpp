@@ -1,0 +1,69 @@
+#pragma once
+
+// What a microVM is asked to be, and how its run ended.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pv::vmm {
+
+enum class SerialTarget { None, Stdout, File, FileAndStdout };
+
+struct VmConfig {
+    std::string kernel_path;
+    std::string initrd_path;  // empty: no initrd
+    std::string cmdline;
+    uint64_t memory_mib = 128;
+    uint32_t vcpus = 1;
+    // Where guest serial output goes: a log file, stdout ("-"), both or nowhere.
+    std::string serial_log_path;
+    bool serial_stdout = false;
+    std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
+};
+
+enum class ExitReason {
+    Reset,          // i8042 reset or KVM_SYSTEM_EVENT_RESET
+    PowerOff,       // KVM_SYSTEM_EVENT_SHUTDOWN
+    Timeout,        // the wall-clock limit passed
+    TripleFault,    // KVM_EXIT_SHUTDOWN
+    InternalError,  // KVM_EXIT_INTERNAL_ERROR (e.g. emulation failure)
+    FailEntry,      // KVM_EXIT_FAIL_ENTRY
+    HostError,      // an ioctl or host resource failed
+    Stopped,        // stopped by the embedder
+};
+
+[[nodiscard]] std::string_view to_string(ExitReason reason);
+
+// Reset and power-off are how a guest ends on purpose.
+[[nodiscard]] inline bool is_clean_exit(ExitReason reason) {
+    return reason == ExitReason::Reset || reason == ExitReason::PowerOff;
+}
+
+// Exit counts across all vCPUs; written by vCPU threads, read at the end.
+struct ExitCounters {
+    std::atomic<uint64_t> io{0};
+    std::atomic<uint64_t> mmio{0};
+    std::atomic<uint64_t> unclaimed{0};  // port/MMIO accesses no device owns
+    std::atomic<uint64_t> interrupted{0};
+    std::atomic<uint64_t> other{0};
+};
+
+struct RunSummary {
+    ExitReason reason = ExitReason::Stopped;
+    std::string detail;
+    std::chrono::microseconds wall_time{0};
+    std::optional<std::chrono::microseconds> first_serial_byte;  // from VM start
+    uint64_t exits_io = 0;
+    uint64_t exits_mmio = 0;
+    uint64_t exits_unclaimed = 0;
+    uint64_t exits_interrupted = 0;
+    uint64_t exits_other = 0;
+    uint64_t peak_rss_kib = 0;
+    uint64_t guest_resident_kib = 0;
+};
+
+}  // namespace pv::vmm
