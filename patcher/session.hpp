@@ -1,0 +1,87 @@
+#pragma once
+
+// The host's end of the agent protocol (proto/agent.proto): typed calls over
+// any connected stream socket, each with a deadline, so a hung or dead agent
+// turns into an error instead of a stuck job.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "proto/agent.pb.h"
+
+namespace pv::patcher {
+
+using Duration = std::chrono::milliseconds;
+
+// Deadlines per request kind; Apply and Run run the guest's package manager
+// and get the most time.
+struct SessionTimeouts {
+    Duration hello = std::chrono::seconds(30);
+    Duration inspect = std::chrono::seconds(120);
+    Duration stage_chunk = std::chrono::seconds(60);
+    Duration apply = std::chrono::seconds(900);
+    Duration run = std::chrono::seconds(600);
+    Duration finish = std::chrono::seconds(120);
+};
+
+// Outcome of Apply or Run that exited 0: the last lines of its output.
+struct CommandResult {
+    int exit_code = 0;
+    std::string output_tail;
+};
+
+using LogCallback = std::function<void(wire::Log::Stream, const std::string& line)>;
+using ProgressCallback =
+    std::function<void(const std::string& phase, uint64_t done, uint64_t total)>;
+
+class Session {
+  public:
+    // Takes ownership of a connected stream socket (Unix, vsock, ...).
+    [[nodiscard]] static Result<Session> from_fd(Fd fd);
+    // Takes over an already connected Asio socket (its descriptor is
+    // duplicated, so the socket may belong to any io_context).
+    [[nodiscard]] static Result<Session> from_socket(
+        boost::asio::generic::stream_protocol::socket& socket);
+
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+    ~Session();
+
+    void set_timeouts(const SessionTimeouts& timeouts);
+    void on_log(LogCallback callback);
+    void on_progress(ProgressCallback callback);
+
+    // Exchanges versions; fails when the agent's major version differs.
+    [[nodiscard]] Result<wire::Hello> hello();
+    [[nodiscard]] Result<wire::InspectResult> inspect();
+    // Uploads a file in chunks under its file name, with its SHA-256.
+    [[nodiscard]] Result<void> stage(const std::filesystem::path& file);
+    // Installs staged files (by name); fails with the package manager's
+    // output when it exits non-zero.
+    [[nodiscard]] Result<CommandResult> apply(const std::vector<std::string>& files);
+    [[nodiscard]] Result<CommandResult> run(const std::vector<std::string>& argv);
+    [[nodiscard]] Result<void> finish();
+
+    // After a timeout or a protocol error the stream position is unknown;
+    // every later call fails at once.
+    [[nodiscard]] bool broken() const;
+
+    // Bytes per StageChunk; well under the 4 MiB frame limit.
+    static constexpr size_t kChunkSize = 1024 * 1024;
+
+  private:
+    struct State;
+    explicit Session(std::unique_ptr<State> state);
+    std::unique_ptr<State> m_state;
+};
+
+}  // namespace pv::patcher
