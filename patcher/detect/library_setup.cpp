@@ -1,0 +1,58 @@
+#include "patcher/detect/library_setup.hpp"
+
+#include <mutex>
+#include <string>
+
+// libapt-pkg's headers are not -Werror clean; they are third-party code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include <apt-pkg/configuration.h>
+#include <apt-pkg/error.h>
+#include <apt-pkg/init.h>
+#include <apt-pkg/pkgsystem.h>
+#pragma GCC diagnostic pop
+
+#include <rpm/rpmlib.h>
+#include <rpm/rpmlog.h>
+
+namespace pv::patcher::detail {
+
+std::string take_apt_errors() {
+    std::string text;
+    while (!_error->empty()) {
+        std::string message;
+        _error->PopMessage(message);
+        if (!text.empty())
+            text += "; ";
+        text += message;
+    }
+    return text;
+}
+
+Result<void> ensure_apt_ready() {
+    static std::once_flag once;
+    static std::string failure;
+    std::call_once(once, [] {
+        if (!pkgInitConfig(*_config) || !pkgInitSystem(*_config, _system))
+            failure = take_apt_errors();
+    });
+    if (!failure.empty())
+        return fail(make_error("initialise libapt-pkg", failure));
+    return {};
+}
+
+Result<void> ensure_rpm_ready() {
+    static std::once_flag once;
+    static bool failed = false;
+    std::call_once(once, [] {
+        // Only errors reach standard error; a missing signature key is not
+        // news for a catalog that is read, not installed, here.
+        rpmlogSetMask(RPMLOG_UPTO(RPMLOG_ERR));
+        failed = rpmReadConfigFiles(nullptr, nullptr) != 0;
+    });
+    if (failed)
+        return fail(make_error("initialise librpm", "rpmReadConfigFiles failed"));
+    return {};
+}
+
+}  // namespace pv::patcher::detail

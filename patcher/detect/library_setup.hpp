@@ -1,0 +1,22 @@
+#pragma once
+
+// One-time set-up of the C/C++ package libraries, shared by the files of
+// pv_detect. Both libraries keep process-wide configuration, so each is set
+// up exactly once (std::call_once), whichever thread gets there first.
+
+#include "common/error.hpp"
+
+namespace pv::patcher::detail {
+
+// libapt-pkg: pkgInitConfig and pkgInitSystem, which among other things
+// register the decompressors that reading a .deb's control.tar.* needs.
+[[nodiscard]] Result<void> ensure_apt_ready();
+
+// librpm: rpmReadConfigFiles, which header reading and rpmverParse rely on.
+[[nodiscard]] Result<void> ensure_rpm_ready();
+
+// Collects and clears the calling thread's pending libapt-pkg messages
+// (libapt-pkg keeps them per thread), joined with "; ".
+[[nodiscard]] std::string take_apt_errors();
+
+}  // namespace pv::patcher::detail
