@@ -34,9 +34,9 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
 
 Result<void> check_config(const VmConfig& config) {
     if (config.memory_mib < kMinimumMemoryMib || config.memory_mib > kMaximumMemoryMib)
-        return fail(make_error("check VM config", fmt::format("--mem-mib {} outside {}..{}",
-                                                              config.memory_mib, kMinimumMemoryMib,
-                                                              kMaximumMemoryMib)));
+        return fail(make_error("check VM config",
+                               fmt::format("--mem-mib {} outside {}..{}", config.memory_mib,
+                                           kMinimumMemoryMib, kMaximumMemoryMib)));
     if (config.vcpus == 0 || config.vcpus > boot::kMaxMpVcpus)
         return fail(make_error("check VM config", fmt::format("--vcpus {} outside 1..{}",
                                                               config.vcpus, boot::kMaxMpVcpus)));
@@ -59,7 +59,8 @@ MicroVm::MicroVm(VmConfig config, GuestMemory memory, kvm::System system, kvm::V
 
 Result<std::unique_ptr<MicroVm>> MicroVm::create(const VmConfig& config) {
     PV_TRY(check_config(config));
-    auto memory = PV_TRY(GuestMemory::create(layout::ram_regions(config.memory_mib * layout::kMiB)));
+    auto memory =
+        PV_TRY(GuestMemory::create(layout::ram_regions(config.memory_mib * layout::kMiB)));
     auto system = PV_TRY(kvm::System::open());
     auto vm = PV_TRY(system.create_vm());
     std::unique_ptr<MicroVm> micro_vm(
@@ -88,8 +89,8 @@ Result<void> MicroVm::setup_devices() {
     if (!m_config.serial_log_path.empty())
         m_serial_log = PV_TRY(Fd::open(m_config.serial_log_path, O_WRONLY | O_CREAT | O_TRUNC));
     m_serial_interrupt = std::make_unique<KvmInterruptLine>(m_vm, kCom1Irq);
-    m_serial = std::make_shared<Serial>(*m_serial_interrupt,
-                                        [this](uint8_t byte) { write_serial(byte); });
+    m_serial =
+        std::make_shared<Serial>(*m_serial_interrupt, [this](uint8_t byte) { write_serial(byte); });
     PV_TRY(m_pio_bus.insert(m_serial, kCom1Port, 8));
     auto i8042 = std::make_shared<I8042>(
         [this] { request_stop(ExitReason::Reset, "i8042 reset (0xfe on port 0x64)"); });

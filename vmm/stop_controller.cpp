@@ -4,22 +4,22 @@ namespace pv::vmm {
 
 std::string_view to_string(ExitReason reason) {
     switch (reason) {
-    case ExitReason::Reset:
-        return "reset";
-    case ExitReason::PowerOff:
-        return "power-off";
-    case ExitReason::Timeout:
-        return "timeout";
-    case ExitReason::TripleFault:
-        return "triple-fault";
-    case ExitReason::InternalError:
-        return "internal-error";
-    case ExitReason::FailEntry:
-        return "fail-entry";
-    case ExitReason::HostError:
-        return "host-error";
-    case ExitReason::Stopped:
-        return "stopped";
+        case ExitReason::Reset:
+            return "reset";
+        case ExitReason::PowerOff:
+            return "power-off";
+        case ExitReason::Timeout:
+            return "timeout";
+        case ExitReason::TripleFault:
+            return "triple-fault";
+        case ExitReason::InternalError:
+            return "internal-error";
+        case ExitReason::FailEntry:
+            return "fail-entry";
+        case ExitReason::HostError:
+            return "host-error";
+        case ExitReason::Stopped:
+            return "stopped";
     }
     return "unknown";
 }

@@ -19,7 +19,9 @@ namespace {
 
 // A signal without SA_RESTART makes a blocked KVM_RUN return EINTR; together
 // with kvm_run.immediate_exit this is the kick documented in api.rst.
-int kick_signal() { return SIGRTMIN; }
+int kick_signal() {
+    return SIGRTMIN;
+}
 
 void install_kick_handler() {
     struct sigaction action {};
@@ -120,50 +122,50 @@ void MicroVm::run_vcpu(size_t index) {
 bool MicroVm::handle_exit(const kvm::Vcpu& vcpu) {
     kvm_run* run = vcpu.run_state();
     switch (run->exit_reason) {
-    case KVM_EXIT_IO:
-        m_counters.io.fetch_add(1, std::memory_order_relaxed);
-        return handle_io(vcpu);
-    case KVM_EXIT_MMIO: {
-        m_counters.mmio.fetch_add(1, std::memory_order_relaxed);
-        auto& mmio = run->mmio;
-        size_t length = std::min<size_t>(mmio.len, sizeof(mmio.data));
-        bool claimed = mmio.is_write ? m_mmio_bus.write(mmio.phys_addr, {mmio.data, length})
-                                     : m_mmio_bus.read(mmio.phys_addr, {mmio.data, length});
-        if (!claimed)
-            m_counters.unclaimed.fetch_add(1, std::memory_order_relaxed);
-        return true;
-    }
-    case KVM_EXIT_SHUTDOWN:
-        stop_with_registers(vcpu, ExitReason::TripleFault, "KVM_EXIT_SHUTDOWN (triple fault)");
-        return false;
-    case KVM_EXIT_INTERNAL_ERROR:
-        stop_with_registers(vcpu, ExitReason::InternalError,
-                            fmt::format("KVM_EXIT_INTERNAL_ERROR suberror {}",
-                                        run->internal.suberror));
-        return false;
-    case KVM_EXIT_FAIL_ENTRY:
-        stop_with_registers(vcpu, ExitReason::FailEntry,
-                            fmt::format("KVM_EXIT_FAIL_ENTRY reason {:#x}",
-                                        run->fail_entry.hardware_entry_failure_reason));
-        return false;
-    case KVM_EXIT_SYSTEM_EVENT:
-        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-            request_stop(ExitReason::Reset, "KVM_SYSTEM_EVENT_RESET");
-        else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-            request_stop(ExitReason::PowerOff, "KVM_SYSTEM_EVENT_SHUTDOWN");
-        else
+        case KVM_EXIT_IO:
+            m_counters.io.fetch_add(1, std::memory_order_relaxed);
+            return handle_io(vcpu);
+        case KVM_EXIT_MMIO: {
+            m_counters.mmio.fetch_add(1, std::memory_order_relaxed);
+            auto& mmio = run->mmio;
+            size_t length = std::min<size_t>(mmio.len, sizeof(mmio.data));
+            bool claimed = mmio.is_write ? m_mmio_bus.write(mmio.phys_addr, {mmio.data, length})
+                                         : m_mmio_bus.read(mmio.phys_addr, {mmio.data, length});
+            if (!claimed)
+                m_counters.unclaimed.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        case KVM_EXIT_SHUTDOWN:
+            stop_with_registers(vcpu, ExitReason::TripleFault, "KVM_EXIT_SHUTDOWN (triple fault)");
+            return false;
+        case KVM_EXIT_INTERNAL_ERROR:
+            stop_with_registers(
+                vcpu, ExitReason::InternalError,
+                fmt::format("KVM_EXIT_INTERNAL_ERROR suberror {}", run->internal.suberror));
+            return false;
+        case KVM_EXIT_FAIL_ENTRY:
+            stop_with_registers(vcpu, ExitReason::FailEntry,
+                                fmt::format("KVM_EXIT_FAIL_ENTRY reason {:#x}",
+                                            run->fail_entry.hardware_entry_failure_reason));
+            return false;
+        case KVM_EXIT_SYSTEM_EVENT:
+            if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+                request_stop(ExitReason::Reset, "KVM_SYSTEM_EVENT_RESET");
+            else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+                request_stop(ExitReason::PowerOff, "KVM_SYSTEM_EVENT_SHUTDOWN");
+            else
+                stop_with_registers(
+                    vcpu, ExitReason::InternalError,
+                    fmt::format("KVM_EXIT_SYSTEM_EVENT type {}", run->system_event.type));
+            return false;
+        case KVM_EXIT_INTR:
+            m_counters.interrupted.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        default:
+            m_counters.other.fetch_add(1, std::memory_order_relaxed);
             stop_with_registers(vcpu, ExitReason::InternalError,
-                                fmt::format("KVM_EXIT_SYSTEM_EVENT type {}",
-                                            run->system_event.type));
-        return false;
-    case KVM_EXIT_INTR:
-        m_counters.interrupted.fetch_add(1, std::memory_order_relaxed);
-        return true;
-    default:
-        m_counters.other.fetch_add(1, std::memory_order_relaxed);
-        stop_with_registers(vcpu, ExitReason::InternalError,
-                            fmt::format("unhandled KVM exit {}", run->exit_reason));
-        return false;
+                                fmt::format("unhandled KVM exit {}", run->exit_reason));
+            return false;
     }
 }
 

@@ -11,8 +11,8 @@ namespace pv::vmm::boot {
 Result<void> add_e820_entry(BootParams& params, uint64_t address, uint64_t size, uint32_t type) {
     uint64_t end = 0;
     if (size == 0 || __builtin_add_overflow(address, size, &end))
-        return fail(make_error("add e820 entry",
-                               fmt::format("bad range {:#x}+{:#x}", address, size)));
+        return fail(
+            make_error("add e820 entry", fmt::format("bad range {:#x}+{:#x}", address, size)));
     if (params.e820_entries >= kE820MaxEntries)
         return fail(make_error("add e820 entry", "table full"));
     params.e820_table[params.e820_entries++] = E820Entry{address, size, type};

@@ -27,7 +27,8 @@ bool looks_like_bzimage(std::span<const uint8_t> file) {
 
 Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
     if (file.size() < kHeaderOffset + sizeof(SetupHeader))
-        return fail(bzimage_error(fmt::format("file of {} bytes has no setup header", file.size())));
+        return fail(
+            bzimage_error(fmt::format("file of {} bytes has no setup header", file.size())));
     BzImage image{};
     std::memcpy(&image.header, file.data() + kHeaderOffset, sizeof(SetupHeader));
     const SetupHeader& header = image.header;
@@ -50,8 +51,8 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
     image.kernel_size = file.size() - image.kernel_file_offset;
     // syssize counts 16-byte paragraphs of protected-mode code (boot.rst).
     if (uint64_t{header.syssize} * 16 > image.kernel_size)
-        return fail(bzimage_error(fmt::format("syssize {:#x} paragraphs exceeds the file",
-                                              header.syssize)));
+        return fail(bzimage_error(
+            fmt::format("syssize {:#x} paragraphs exceeds the file", header.syssize)));
     if (header.kernel_alignment != 0 && (header.kernel_alignment & (header.kernel_alignment - 1)))
         return fail(bzimage_error("kernel_alignment not a power of two"));
     return image;

@@ -9,7 +9,9 @@ namespace pv::vmm::boot {
 
 namespace {
 
-Error elf_error(std::string detail) { return make_error("parse ELF kernel", std::move(detail)); }
+Error elf_error(std::string detail) {
+    return make_error("parse ELF kernel", std::move(detail));
+}
 
 Result<Elf64_Ehdr> read_header(std::span<const uint8_t> file) {
     if (file.size() < sizeof(Elf64_Ehdr))
@@ -23,8 +25,8 @@ Result<Elf64_Ehdr> read_header(std::span<const uint8_t> file) {
     if (header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phnum == 0)
         return fail(elf_error("bad program header size or count"));
     uint64_t table_end = 0;
-    if (__builtin_add_overflow(header.e_phoff,
-                               uint64_t{header.e_phnum} * sizeof(Elf64_Phdr), &table_end) ||
+    if (__builtin_add_overflow(header.e_phoff, uint64_t{header.e_phnum} * sizeof(Elf64_Phdr),
+                               &table_end) ||
         table_end > file.size())
         return fail(elf_error("program headers beyond the end of the file"));
     return header;
@@ -36,14 +38,14 @@ Result<ElfSegment> check_segment(const Elf64_Phdr& program, size_t file_size,
     uint64_t memory_end = 0;
     if (__builtin_add_overflow(program.p_offset, program.p_filesz, &file_end) ||
         file_end > file_size)
-        return fail(elf_error(fmt::format("segment at offset {:#x} beyond the end of the file",
-                                          program.p_offset)));
+        return fail(elf_error(
+            fmt::format("segment at offset {:#x} beyond the end of the file", program.p_offset)));
     if (program.p_filesz > program.p_memsz)
         return fail(elf_error("segment file size larger than memory size"));
     if (__builtin_add_overflow(program.p_paddr, program.p_memsz, &memory_end) ||
         program.p_paddr < minimum_address)
-        return fail(elf_error(fmt::format("segment at {:#x} outside the kernel area",
-                                          program.p_paddr)));
+        return fail(
+            elf_error(fmt::format("segment at {:#x} outside the kernel area", program.p_paddr)));
     return ElfSegment{program.p_offset, program.p_filesz, program.p_memsz, program.p_paddr};
 }
 

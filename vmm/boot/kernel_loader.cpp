@@ -47,9 +47,9 @@ Result<LoadedKernel> load_bzimage_kernel(const GuestMemory& memory, std::span<co
     // The kernel needs init_size bytes from its load address to decompress.
     uint64_t footprint = std::max<uint64_t>(image.kernel_size, image.header.init_size);
     if (kBzImageLoadAddress + footprint > low_ram_end(memory))
-        return fail(make_error("load bzImage",
-                               fmt::format("kernel needs {} MiB, guest RAM too small",
-                                           (kBzImageLoadAddress + footprint) >> 20)));
+        return fail(
+            make_error("load bzImage", fmt::format("kernel needs {} MiB, guest RAM too small",
+                                                   (kBzImageLoadAddress + footprint) >> 20)));
     PV_TRY(memory.write_bytes(kBzImageLoadAddress, file.subspan(image.kernel_file_offset)));
     // boot.rst "Loading the rest of the kernel": the header the kernel reads
     // is its own, copied up to the end announced by the jump at 0x200.
@@ -61,11 +61,10 @@ Result<LoadedKernel> load_bzimage_kernel(const GuestMemory& memory, std::span<co
 
 Result<void> load_initrd(const GuestMemory& memory, std::span<const uint8_t> initrd,
                          LoadedKernel& kernel, BootParams& params) {
-    uint64_t maximum = params.hdr.initrd_addr_max ? params.hdr.initrd_addr_max
-                                                  : kDefaultInitrdAddrMax;
+    uint64_t maximum =
+        params.hdr.initrd_addr_max ? params.hdr.initrd_addr_max : kDefaultInitrdAddrMax;
     uint64_t lowest = (kernel.kernel_end + kPage - 1) & ~(kPage - 1);
-    uint64_t address =
-        PV_TRY(place_initrd(initrd.size(), lowest, low_ram_end(memory), maximum));
+    uint64_t address = PV_TRY(place_initrd(initrd.size(), lowest, low_ram_end(memory), maximum));
     PV_TRY(memory.write_bytes(address, initrd));
     kernel.initrd_address = address;
     kernel.initrd_size = initrd.size();
@@ -85,9 +84,9 @@ Result<uint64_t> place_initrd(uint64_t size, uint64_t lowest, uint64_t ram_end,
         return fail(make_error("place initrd", fmt::format("{} bytes do not fit", size)));
     uint64_t address = (ceiling - size) & ~(kPage - 1);
     if (address < lowest)
-        return fail(make_error("place initrd",
-                               fmt::format("{} bytes do not fit between {:#x} and {:#x}", size,
-                                           lowest, ceiling)));
+        return fail(make_error(
+            "place initrd",
+            fmt::format("{} bytes do not fit between {:#x} and {:#x}", size, lowest, ceiling)));
     return address;
 }
 
@@ -104,12 +103,12 @@ Result<LoadedKernel> load_kernel(const GuestMemory& memory, const BootInputs& in
     params.hdr.type_of_loader = kUndefinedLoader;
     params.hdr.loadflags |= kCanUseHeap;
     params.hdr.heap_end_ptr = kHeapEnd;
-    PV_TRY(check_cmdline(inputs.cmdline, params.hdr.cmdline_size ? params.hdr.cmdline_size
-                                                                   : kDefaultCmdlineSize));
+    PV_TRY(check_cmdline(inputs.cmdline,
+                         params.hdr.cmdline_size ? params.hdr.cmdline_size : kDefaultCmdlineSize));
     PV_TRY(memory.fill(layout::kCmdlineAddress, inputs.cmdline.size() + 1, 0));
-    PV_TRY(memory.write_bytes(layout::kCmdlineAddress,
-                              {reinterpret_cast<const uint8_t*>(inputs.cmdline.data()),
-                               inputs.cmdline.size()}));
+    PV_TRY(memory.write_bytes(
+        layout::kCmdlineAddress,
+        {reinterpret_cast<const uint8_t*>(inputs.cmdline.data()), inputs.cmdline.size()}));
     params.hdr.cmd_line_ptr = static_cast<uint32_t>(layout::kCmdlineAddress);
     params.ext_cmd_line_ptr = 0;
     if (!inputs.initrd.empty())

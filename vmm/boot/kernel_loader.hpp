@@ -24,8 +24,8 @@ struct BootInputs {
 
 struct LoadedKernel {
     KernelFormat format;
-    uint64_t entry;        // 64-bit entry point (guest physical, identity mapped)
-    uint64_t kernel_end;   // one past the highest kernel byte
+    uint64_t entry;       // 64-bit entry point (guest physical, identity mapped)
+    uint64_t kernel_end;  // one past the highest kernel byte
     uint64_t initrd_address;
     uint64_t initrd_size;
 };

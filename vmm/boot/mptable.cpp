@@ -11,7 +11,7 @@ namespace pv::vmm::boot {
 
 namespace {
 
-constexpr uint8_t kSpecRevision = 4;    // MP spec 1.4
+constexpr uint8_t kSpecRevision = 4;     // MP spec 1.4
 constexpr uint8_t kLapicVersion = 0x14;  // integrated APIC, as KVM reports
 constexpr uint8_t kIoapicVersion = 0x11;
 constexpr uint8_t kCpuEnabled = 1;
@@ -49,10 +49,10 @@ void append_entries(std::vector<uint8_t>& table, uint32_t vcpu_count) {
                                        ioapic_id(vcpu_count), pin});
     // LINT0 takes the PIC's ExtINT on the BSP; LINT1 is NMI on every CPU
     // (destination 0xff), the virtual-wire setup of spec 3.6.2.
-    append(table, MpInterruptEntry{kMpEntryLocalInterrupt, kMpInterruptExtInt, 0, kIsaBusId, 0,
-                                   0, 0});
-    append(table, MpInterruptEntry{kMpEntryLocalInterrupt, kMpInterruptNmi, 0, kIsaBusId, 0,
-                                   0xff, 1});
+    append(table,
+           MpInterruptEntry{kMpEntryLocalInterrupt, kMpInterruptExtInt, 0, kIsaBusId, 0, 0, 0});
+    append(table,
+           MpInterruptEntry{kMpEntryLocalInterrupt, kMpInterruptNmi, 0, kIsaBusId, 0, 0xff, 1});
 }
 
 }  // namespace
@@ -72,8 +72,8 @@ uint64_t mptable_size(uint32_t vcpu_count) {
 
 Result<void> write_mptable(const GuestMemory& memory, uint64_t address, uint32_t vcpu_count) {
     if (vcpu_count == 0 || vcpu_count > kMaxMpVcpus)
-        return fail(make_error("write MP table", fmt::format("{} vCPUs (1..{})", vcpu_count,
-                                                             kMaxMpVcpus)));
+        return fail(
+            make_error("write MP table", fmt::format("{} vCPUs (1..{})", vcpu_count, kMaxMpVcpus)));
     if (address % 16 != 0 || address + mptable_size(vcpu_count) > 0xa0000)
         return fail(make_error("write MP table", "outside the base-memory search area"));
     std::vector<uint8_t> entries;

@@ -68,8 +68,8 @@ Result<void> write_identity_page_tables(const GuestMemory& memory) {
     PV_TRY(memory.write<uint64_t>(kPml4Address, kPdptAddress | kPagePresent | kPageWritable));
     PV_TRY(memory.write<uint64_t>(kPdptAddress, kPdAddress | kPagePresent | kPageWritable));
     for (uint64_t index = 0; index < 512; ++index)
-        PV_TRY(memory.write<uint64_t>(kPdAddress + index * 8, (index << 21) | kPagePresent |
-                                                                  kPageWritable | kPageSize2MiB));
+        PV_TRY(memory.write<uint64_t>(
+            kPdAddress + index * 8, (index << 21) | kPagePresent | kPageWritable | kPageSize2MiB));
     return {};
 }
 

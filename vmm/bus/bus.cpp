@@ -10,10 +10,11 @@ namespace pv::vmm {
 Result<void> Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length) {
     uint64_t end = 0;
     if (!device || length == 0 || __builtin_add_overflow(base, length, &end))
-        return fail(make_error("insert bus device", fmt::format("bad range {:#x}+{:#x}", base,
-                                                                length)));
-    auto position = std::lower_bound(m_ranges.begin(), m_ranges.end(), base,
-                                     [](const Range& range, uint64_t key) { return range.base < key; });
+        return fail(
+            make_error("insert bus device", fmt::format("bad range {:#x}+{:#x}", base, length)));
+    auto position =
+        std::lower_bound(m_ranges.begin(), m_ranges.end(), base,
+                         [](const Range& range, uint64_t key) { return range.base < key; });
     bool overlaps_next = position != m_ranges.end() && position->base < end;
     bool overlaps_previous = position != m_ranges.begin() &&
                              std::prev(position)->base + std::prev(position)->length > base;
@@ -25,8 +26,9 @@ Result<void> Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint6
 }
 
 const Bus::Range* Bus::find(uint64_t address, uint64_t length) const {
-    auto position = std::upper_bound(m_ranges.begin(), m_ranges.end(), address,
-                                     [](uint64_t key, const Range& range) { return key < range.base; });
+    auto position =
+        std::upper_bound(m_ranges.begin(), m_ranges.end(), address,
+                         [](uint64_t key, const Range& range) { return key < range.base; });
     if (position == m_ranges.begin())
         return nullptr;
     const Range& range = *std::prev(position);

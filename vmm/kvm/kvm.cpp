@@ -18,11 +18,11 @@ Result<System> System::open(const std::string& path) {
     int version = PV_TRY(checked_ioctl(system.fd(), KVM_GET_API_VERSION, "KVM_GET_API_VERSION", 0));
     if (version != KVM_API_VERSION)
         return fail(make_error("KVM_GET_API_VERSION", fmt::format("version {} != 12", version)));
-    for (auto [capability, name] : {std::pair{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
-                                    std::pair{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-                                    std::pair{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-                                    std::pair{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-                                    std::pair{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"}}) {
+    for (auto [capability, name] :
+         {std::pair{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}, std::pair{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+          std::pair{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+          std::pair{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+          std::pair{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"}}) {
         if (PV_TRY(system.check_extension(capability)) <= 0)
             return fail(make_error("KVM_CHECK_EXTENSION", fmt::format("{} missing", name)));
     }
@@ -47,12 +47,10 @@ Result<std::vector<kvm_cpuid_entry2>> System::supported_cpuid() const {
     // KVM answers E2BIG when the buffer is too small; 256 entries is what
     // current kernels need at most, grow once more to be safe.
     for (uint32_t capacity : {256u, 1024u}) {
-        size_t bytes = sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2);
-        auto buffer = std::make_unique<uint8_t[]>(bytes);
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-        cpuid->nent = capacity;
-        if (::ioctl(fd(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
-            return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+        ArrayBuffer<kvm_cpuid_entry2> buffer(capacity);
+        if (::ioctl(fd(), kGetSupportedCpuid, buffer.data()) == 0)
+            return std::vector<kvm_cpuid_entry2>(buffer.entries(),
+                                                 buffer.entries() + buffer.header().count);
         if (errno != E2BIG)
             return fail(errno_error("KVM_GET_SUPPORTED_CPUID"));
     }

@@ -54,26 +54,20 @@ Result<void> Vcpu::set_fpu(const kvm_fpu& fpu) const {
 }
 
 Result<void> Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) const {
-    size_t bytes = sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry);
-    auto buffer = std::make_unique<uint8_t[]>(bytes);
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buffer.get());
-    msrs->nmsrs = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), msrs->entries);
+    ArrayBuffer<kvm_msr_entry> buffer(static_cast<uint32_t>(entries.size()));
+    std::copy(entries.begin(), entries.end(), buffer.entries());
     // KVM_SET_MSRS returns how many it set; fewer means one was refused.
-    int set = PV_TRY(checked_ioctl(m_fd.get(), KVM_SET_MSRS, "KVM_SET_MSRS", msrs));
+    int set = PV_TRY(checked_ioctl(m_fd.get(), kSetMsrs, "KVM_SET_MSRS", buffer.data()));
     if (set != static_cast<int>(entries.size()))
-        return fail(make_error("KVM_SET_MSRS", "MSR " + std::to_string(entries[set].index) +
-                                                   " refused"));
+        return fail(
+            make_error("KVM_SET_MSRS", "MSR " + std::to_string(entries[set].index) + " refused"));
     return {};
 }
 
 Result<void> Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) const {
-    size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-    auto buffer = std::make_unique<uint8_t[]>(bytes);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-    cpuid->nent = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), cpuid->entries);
-    PV_TRY(checked_ioctl(m_fd.get(), KVM_SET_CPUID2, "KVM_SET_CPUID2", cpuid));
+    ArrayBuffer<kvm_cpuid_entry2> buffer(static_cast<uint32_t>(entries.size()));
+    std::copy(entries.begin(), entries.end(), buffer.entries());
+    PV_TRY(checked_ioctl(m_fd.get(), kSetCpuid2, "KVM_SET_CPUID2", buffer.data()));
     return {};
 }
 

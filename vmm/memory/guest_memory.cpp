@@ -50,9 +50,9 @@ Result<GuestMemory> GuestMemory::create(const std::vector<MemoryRegion>& layout)
         if (region.size == 0 || region.size % page != 0 || region.guest_address % page != 0 ||
             __builtin_add_overflow(region.guest_address, region.size, &end) ||
             region.guest_address < previous_end)
-            return fail(make_error("create guest memory",
-                                   fmt::format("bad region at {:#x} size {:#x}",
-                                               region.guest_address, region.size)));
+            return fail(make_error(
+                "create guest memory",
+                fmt::format("bad region at {:#x} size {:#x}", region.guest_address, region.size)));
         previous_end = end;
         auto mapping = PV_TRY(Mapping::anonymous(region.size));
         memory.m_regions.push_back({region.guest_address, region.size, mapping.data()});
@@ -81,8 +81,9 @@ Result<std::span<uint8_t>> GuestMemory::slice(uint64_t address, uint64_t length)
                 return std::span<uint8_t>(region.host + (address - region.guest_address), length);
         }
     }
-    return fail(make_error("access guest memory",
-                           fmt::format("{:#x} bytes at {:#x} are outside guest RAM", length, address)));
+    return fail(
+        make_error("access guest memory",
+                   fmt::format("{:#x} bytes at {:#x} are outside guest RAM", length, address)));
 }
 
 Result<void> GuestMemory::write_bytes(uint64_t address, std::span<const uint8_t> bytes) const {

@@ -24,7 +24,7 @@ constexpr uint64_t kMtrrEnable = 1 << 11;
 constexpr uint64_t kMtrrTypeWriteBack = 6;
 
 constexpr uint32_t kCpuidHypervisorBit = 1u << 31;  // leaf 1 ECX
-constexpr uint32_t kCpuidHtt = 1u << 28;             // leaf 1 EDX
+constexpr uint32_t kCpuidHtt = 1u << 28;            // leaf 1 EDX
 
 // LAPIC register offsets and delivery modes (Intel SDM vol. 3 10.5.1).
 constexpr size_t kApicLvtLint0 = 0x350;
@@ -49,20 +49,21 @@ std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(const std::vector<kvm_cpuid_entry2>
     std::vector<kvm_cpuid_entry2> entries = supported;
     for (auto& entry : entries) {
         switch (entry.function) {
-        case 1:
-            // EBX[31:24] initial APIC ID, EBX[23:16] logical processors.
-            entry.ebx = (entry.ebx & 0x0000ffff) | (vcpu_id << 24) | ((vcpu_count & 0xff) << 16);
-            entry.ecx |= kCpuidHypervisorBit;
-            if (vcpu_count > 1)
-                entry.edx |= kCpuidHtt;
-            break;
-        case 0xb:
-        case 0x1f:
-            // EDX is the x2APIC ID of this logical processor.
-            entry.edx = vcpu_id;
-            break;
-        default:
-            break;
+            case 1:
+                // EBX[31:24] initial APIC ID, EBX[23:16] logical processors.
+                entry.ebx =
+                    (entry.ebx & 0x0000ffff) | (vcpu_id << 24) | ((vcpu_count & 0xff) << 16);
+                entry.ecx |= kCpuidHypervisorBit;
+                if (vcpu_count > 1)
+                    entry.edx |= kCpuidHtt;
+                break;
+            case 0xb:
+            case 0x1f:
+                // EDX is the x2APIC ID of this logical processor.
+                entry.edx = vcpu_id;
+                break;
+            default:
+                break;
         }
     }
     return entries;
@@ -75,11 +76,16 @@ std::vector<kvm_msr_entry> boot_msrs() {
         msr.data = value;
         return msr;
     };
-    return {entry(kMsrSysenterCs, 0),   entry(kMsrSysenterEsp, 0),
-            entry(kMsrSysenterEip, 0),  entry(kMsrStar, 0),
-            entry(kMsrCstar, 0),        entry(kMsrKernelGsBase, 0),
-            entry(kMsrSyscallMask, 0),  entry(kMsrLstar, 0),
-            entry(kMsrTsc, 0),          entry(kMsrMiscEnable, kMiscEnableFastString),
+    return {entry(kMsrSysenterCs, 0),
+            entry(kMsrSysenterEsp, 0),
+            entry(kMsrSysenterEip, 0),
+            entry(kMsrStar, 0),
+            entry(kMsrCstar, 0),
+            entry(kMsrKernelGsBase, 0),
+            entry(kMsrSyscallMask, 0),
+            entry(kMsrLstar, 0),
+            entry(kMsrTsc, 0),
+            entry(kMsrMiscEnable, kMiscEnableFastString),
             entry(kMsrMtrrDefType, kMtrrEnable | kMtrrTypeWriteBack)};
 }
 
@@ -97,7 +103,7 @@ Result<void> configure_vcpu(const kvm::Vcpu& vcpu, const std::vector<kvm_cpuid_e
     PV_TRY(vcpu.set_cpuid(cpuid_for_vcpu(supported, vcpu.id(), vcpu_count)));
     PV_TRY(vcpu.set_msrs(boot_msrs()));
     kvm_fpu fpu{};
-    fpu.fcw = 0x37f;  // x87 default control word (FNINIT)
+    fpu.fcw = 0x37f;     // x87 default control word (FNINIT)
     fpu.mxcsr = 0x1f80;  // all SSE exceptions masked
     PV_TRY(vcpu.set_fpu(fpu));
     PV_TRY(configure_lapic(vcpu));

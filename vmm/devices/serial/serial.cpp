@@ -5,7 +5,7 @@ namespace pv::vmm {
 namespace {
 
 // Register offsets from the base port (PC16550D table II).
-constexpr uint64_t kData = 0;  // RBR/THR, DLL when DLAB
+constexpr uint64_t kData = 0;             // RBR/THR, DLL when DLAB
 constexpr uint64_t kInterruptEnable = 1;  // IER, DLM when DLAB
 constexpr uint64_t kInterruptId = 2;      // IIR on read, FCR on write
 constexpr uint64_t kLineControl = 3;
@@ -90,50 +90,49 @@ uint8_t Serial::read_register(uint64_t offset) {
     const bool divisor_latch = m_lcr & kLcrDivisorLatch;
     uint8_t value = 0;
     switch (offset) {
-    case kData:
-        if (divisor_latch)
-            return m_divisor_low;
-        if (!m_input.empty()) {
-            value = m_input.front();
-            m_input.pop_front();
-        }
-        if (m_input.empty())
-            m_lsr &= static_cast<uint8_t>(~kLsrDataReady);
-        break;
-    case kInterruptEnable:
-        return divisor_latch ? m_divisor_high : m_ier;
-    case kInterruptId:
-        value = interrupt_identification();
-        // Reading IIR while it reports THR empty acknowledges that source
-        // (PC16550D table IV, "Interrupt Reset Control").
-        if ((value & 0x0f) == kIirThrEmpty)
-            m_thr_interrupt_pending = false;
-        break;
-    case kLineControl:
-        return m_lcr;
-    case kModemControl:
-        return m_mcr;
-    case kLineStatus:
-        value = m_lsr;
-        m_lsr &= static_cast<uint8_t>(~kLsrErrors);
-        break;
-    case kModemStatus:
-        if (m_mcr & kMcrLoopback) {
-            // Loopback ties DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD; Linux's
-            // probe checks exactly this.
-            value = static_cast<uint8_t>(((m_mcr & kMcrDtr) ? kMsrDsr : 0) |
-                                         ((m_mcr & kMcrRts) ? kMsrCts : 0) |
-                                         ((m_mcr & kMcrOut1) ? kMsrRi : 0) |
-                                         ((m_mcr & kMcrOut2) ? kMsrDcd : 0));
-        } else {
-            value = m_msr;
-            m_msr &= static_cast<uint8_t>(~kMsrDeltas);
-        }
-        break;
-    case kScratch:
-        return m_scr;
-    default:
-        return 0xff;
+        case kData:
+            if (divisor_latch)
+                return m_divisor_low;
+            if (!m_input.empty()) {
+                value = m_input.front();
+                m_input.pop_front();
+            }
+            if (m_input.empty())
+                m_lsr &= static_cast<uint8_t>(~kLsrDataReady);
+            break;
+        case kInterruptEnable:
+            return divisor_latch ? m_divisor_high : m_ier;
+        case kInterruptId:
+            value = interrupt_identification();
+            // Reading IIR while it reports THR empty acknowledges that source
+            // (PC16550D table IV, "Interrupt Reset Control").
+            if ((value & 0x0f) == kIirThrEmpty)
+                m_thr_interrupt_pending = false;
+            break;
+        case kLineControl:
+            return m_lcr;
+        case kModemControl:
+            return m_mcr;
+        case kLineStatus:
+            value = m_lsr;
+            m_lsr &= static_cast<uint8_t>(~kLsrErrors);
+            break;
+        case kModemStatus:
+            if (m_mcr & kMcrLoopback) {
+                // Loopback ties DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD; Linux's
+                // probe checks exactly this.
+                value = static_cast<uint8_t>(
+                    ((m_mcr & kMcrDtr) ? kMsrDsr : 0) | ((m_mcr & kMcrRts) ? kMsrCts : 0) |
+                    ((m_mcr & kMcrOut1) ? kMsrRi : 0) | ((m_mcr & kMcrOut2) ? kMsrDcd : 0));
+            } else {
+                value = m_msr;
+                m_msr &= static_cast<uint8_t>(~kMsrDeltas);
+            }
+            break;
+        case kScratch:
+            return m_scr;
+        default:
+            return 0xff;
     }
     update_interrupt();
     return value;
@@ -142,49 +141,49 @@ uint8_t Serial::read_register(uint64_t offset) {
 void Serial::write_register(uint64_t offset, uint8_t value) {
     const bool divisor_latch = m_lcr & kLcrDivisorLatch;
     switch (offset) {
-    case kData:
-        if (divisor_latch) {
-            m_divisor_low = value;
-            return;
-        }
-        if (m_mcr & kMcrLoopback)
-            receive(value);
-        else if (m_output)
-            m_output(value);
-        // The byte left at once, so THR is empty again and, if enabled,
-        // interrupts once more.
-        m_lsr |= kLsrThrEmpty | kLsrTransmitterEmpty;
-        m_thr_interrupt_pending = true;
-        break;
-    case kInterruptEnable:
-        if (divisor_latch) {
-            m_divisor_high = value;
-            return;
-        }
-        // Enabling the THRE interrupt while THR is empty raises it at once;
-        // Linux's transmit path relies on this edge.
-        if (!(m_ier & kIerThrEmpty) && (value & kIerThrEmpty) && (m_lsr & kLsrThrEmpty))
+        case kData:
+            if (divisor_latch) {
+                m_divisor_low = value;
+                return;
+            }
+            if (m_mcr & kMcrLoopback)
+                receive(value);
+            else if (m_output)
+                m_output(value);
+            // The byte left at once, so THR is empty again and, if enabled,
+            // interrupts once more.
+            m_lsr |= kLsrThrEmpty | kLsrTransmitterEmpty;
             m_thr_interrupt_pending = true;
-        m_ier = value & 0x0f;
-        break;
-    case kInterruptId:
-        m_fcr = value & static_cast<uint8_t>(~0x06);
-        if (value & kFcrClearReceive) {
-            m_input.clear();
-            m_lsr &= static_cast<uint8_t>(~kLsrDataReady);
-        }
-        break;
-    case kLineControl:
-        m_lcr = value;
-        return;
-    case kModemControl:
-        m_mcr = value & 0x1f;
-        break;
-    case kScratch:
-        m_scr = value;
-        return;
-    default:
-        return;  // LSR and MSR are read-only
+            break;
+        case kInterruptEnable:
+            if (divisor_latch) {
+                m_divisor_high = value;
+                return;
+            }
+            // Enabling the THRE interrupt while THR is empty raises it at once;
+            // Linux's transmit path relies on this edge.
+            if (!(m_ier & kIerThrEmpty) && (value & kIerThrEmpty) && (m_lsr & kLsrThrEmpty))
+                m_thr_interrupt_pending = true;
+            m_ier = value & 0x0f;
+            break;
+        case kInterruptId:
+            m_fcr = value & static_cast<uint8_t>(~0x06);
+            if (value & kFcrClearReceive) {
+                m_input.clear();
+                m_lsr &= static_cast<uint8_t>(~kLsrDataReady);
+            }
+            break;
+        case kLineControl:
+            m_lcr = value;
+            return;
+        case kModemControl:
+            m_mcr = value & 0x1f;
+            break;
+        case kScratch:
+            m_scr = value;
+            return;
+        default:
+            return;  // LSR and MSR are read-only
     }
     update_interrupt();
 }
