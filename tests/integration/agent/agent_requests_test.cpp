@@ -1,0 +1,168 @@
+// pv-agent in a jail over a tiny ext4 image made here with mke2fs -d, so
+// these tests need no sample image: bad requests get Errors and leave the
+// agent serving, and the root is found on a GPT partition or not at all.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "jailed_agent.hpp"
+#include "support.hpp"
+
+namespace pv::test {
+namespace {
+
+constexpr const char* kStatus =
+    "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4\n"
+    "Description: x\n multi-line\n\n"
+    "Package: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\n"
+    "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.3-4\n";
+
+class AgentRequests : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const std::string reason = jail_unavailable_reason();
+        if (!reason.empty())
+            GTEST_SKIP() << "jail unavailable: " << reason;
+        const auto tree = std::filesystem::path(m_dir.file("tree"));
+        std::filesystem::create_directories(tree / "etc");
+        std::filesystem::create_directories(tree / "var/lib/dpkg");
+        std::filesystem::create_directories(tree / "usr/sbin");
+        std::ofstream(tree / "etc/os-release") << "ID=debian\nVERSION_CODENAME=\"bookworm\"\n";
+        std::ofstream(tree / "var/lib/dpkg/status") << kStatus;
+    }
+
+    // An ext4 image of the tree, on the whole disk or in GPT partition 1.
+    void make_image(bool gpt, bool with_os_release = true) {
+        if (!with_os_release)
+            std::filesystem::remove(m_dir.file("tree/etc/os-release"));
+        const std::string image = quote(m_dir.file("disk.raw"));
+        const std::string tree = quote(m_dir.file("tree"));
+        if (!gpt) {
+            ASSERT_EQ(run("mke2fs -q -F -t ext4 -d " + tree + " " + image + " 16M").exit_code, 0);
+            return;
+        }
+        ASSERT_EQ(run("truncate -s 20M " + image).exit_code, 0);
+        ASSERT_EQ(
+            run("echo 'start=2048, size=32768, type=L' | sfdisk -q --label gpt " + image).exit_code,
+            0);
+        ASSERT_EQ(run("mke2fs -q -F -t ext4 -E offset=1048576 -d " + tree + " " + image + " 16M")
+                      .exit_code,
+                  0);
+    }
+
+    TempDir m_dir;
+};
+
+wire::Envelope chunk_request(uint64_t id, const std::string& name, uint64_t offset,
+                             const std::string& data, uint64_t total, const std::string& sha) {
+    wire::Envelope envelope;
+    envelope.set_request_id(id);
+    auto* chunk = envelope.mutable_stage_chunk();
+    chunk->set_name(name);
+    chunk->set_offset(offset);
+    chunk->set_data(data);
+    chunk->set_total_size(total);
+    chunk->set_sha256(sha);
+    return envelope;
+}
+
+TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
+    make_image(false);
+    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    ASSERT_TRUE(agent) << agent.error().message();
+    RawClient client(agent->take_connection());
+    const std::string zero_sha(32, '\0');
+
+    struct Case {
+        wire::Envelope request;
+        wire::Error::Code expected;
+    };
+    std::vector<Case> cases;
+    cases.push_back(
+        {chunk_request(1, "../escape.deb", 0, "x", 1, zero_sha), wire::Error::CODE_BAD_REQUEST});
+    cases.push_back({chunk_request(2, "a.deb", 0, "abc", 3, zero_sha), wire::Error::CODE_CHECKSUM});
+    cases.push_back(
+        {chunk_request(3, "b.deb", 5, "abc", 10, zero_sha), wire::Error::CODE_BAD_REQUEST});
+    cases.push_back(
+        {chunk_request(4, "c.deb", 0, "abc", 1ull << 40, zero_sha), wire::Error::CODE_LIMIT});
+    wire::Envelope run_request;
+    run_request.set_request_id(5);
+    for (const char* arg : {"sh", "-c", "rm -rf /"})
+        run_request.mutable_run()->add_argv(arg);
+    cases.push_back({run_request, wire::Error::CODE_BAD_REQUEST});
+    wire::Envelope apply_request;
+    apply_request.set_request_id(6);
+    apply_request.mutable_apply()->set_action(wire::Apply::ACTION_INSTALL);
+    apply_request.mutable_apply()->add_files("never-staged.deb");
+    cases.push_back({apply_request, wire::Error::CODE_BAD_REQUEST});
+    wire::Envelope old_host;
+    old_host.set_request_id(7);
+    old_host.mutable_hello()->set_major(proto::kProtocolMajor + 1);
+    cases.push_back({old_host, wire::Error::CODE_UNSUPPORTED});
+    wire::Envelope not_a_request;
+    not_a_request.set_request_id(8);
+    not_a_request.mutable_result();
+    cases.push_back({not_a_request, wire::Error::CODE_UNSUPPORTED});
+
+    for (const auto& test_case : cases) {
+        ASSERT_TRUE(client.send(test_case.request));
+        auto reply = client.receive_terminal();
+        ASSERT_TRUE(reply) << reply.error().message() << agent->log();
+        EXPECT_EQ(reply->request_id(), test_case.request.request_id());
+        ASSERT_TRUE(reply->has_error()) << proto::body_name(*reply);
+        EXPECT_EQ(reply->error().code(), test_case.expected) << reply->error().message();
+    }
+    // A frame of garbage is answered too, and the stream stays in step.
+    ASSERT_TRUE(client.send_bytes(std::string("\0\0\0\3\xff\xff\xff", 7)));
+    auto garbage = client.receive_terminal();
+    ASSERT_TRUE(garbage && garbage->has_error());
+
+    wire::Envelope inspect;
+    inspect.set_request_id(9);
+    inspect.mutable_inspect();
+    ASSERT_TRUE(client.send(inspect));
+    auto inventory = client.receive_terminal();
+    ASSERT_TRUE(inventory && inventory->has_inspect_result());
+    ASSERT_EQ(inventory->inspect_result().packages_size(), 2);
+    EXPECT_EQ(inventory->inspect_result().packages(1).version(), "1:2.3-4");
+    EXPECT_EQ(inventory->inspect_result().os_release().at("VERSION_CODENAME"), "bookworm");
+
+    // An oversize frame header ends the conversation with the agent exiting.
+    ASSERT_TRUE(client.send_bytes(std::string("\x7f\0\0\0", 4)));
+    EXPECT_FALSE(client.receive_terminal());
+    EXPECT_EQ(agent->wait_and_detach(), 1) << agent->log();
+    EXPECT_NE(agent->log().find("over the limit"), std::string::npos) << agent->log();
+}
+
+TEST_F(AgentRequests, FindsRootInGptPartitionThroughLoopOffset) {
+    make_image(true);
+    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    ASSERT_TRUE(agent) << agent.error().message();
+    auto session = patcher::Session::from_fd(agent->take_connection());
+    ASSERT_TRUE(session);
+    auto inventory = session->inspect();
+    ASSERT_TRUE(inventory) << inventory.error().message() << agent->log();
+    EXPECT_NE(inventory->root_device().find("offset 1048576"), std::string::npos);
+    EXPECT_EQ(inventory->packages_size(), 2);
+    ASSERT_TRUE(session->finish());
+    EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
+}
+
+TEST_F(AgentRequests, DiskWithoutOsReleaseIsAnErrorNotAHang) {
+    make_image(false, false);
+    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    ASSERT_TRUE(agent) << agent.error().message();
+    auto session = patcher::Session::from_fd(agent->take_connection());
+    ASSERT_TRUE(session);
+    auto inventory = session->inspect();
+    ASSERT_FALSE(inventory);
+    EXPECT_NE(inventory.error().message().find("no /etc/os-release"), std::string::npos)
+        << inventory.error().message();
+    ASSERT_TRUE(session->finish());
+    EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
+}
+
+}  // namespace
+}  // namespace pv::test
