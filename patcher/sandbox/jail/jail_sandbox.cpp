@@ -1,0 +1,179 @@
+#include "patcher/sandbox/jail/jail_sandbox.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace pv::sandbox {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = Supervisor::Clock;
+
+// How long the kernel may take to let go of the loop device once the
+// agent's mount namespace is gone, and for partition nodes to appear.
+constexpr auto kDetachTimeout = 10s;
+constexpr auto kPartitionTimeout = 5s;
+
+Result<Fd> listen_on(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path))
+        return fail(make_error("listen on " + path, "socket path too long"));
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listener.valid())
+        return fail(errno_error("create socket " + path));
+    if (::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0)
+        return fail(errno_error("bind " + path));
+    if (::chmod(path.c_str(), 0600) != 0 || ::listen(listener.get(), 1) != 0)
+        return fail(errno_error("listen on " + path));
+    return listener;
+}
+
+// Only our agent may be the other end: the runtime directory is root's
+// alone, but any root process could otherwise connect first.
+bool connected_by(int stream, pid_t expected) {
+    ucred peer{};
+    socklen_t length = sizeof(peer);
+    return ::getsockopt(stream, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 &&
+           peer.pid == expected;
+}
+
+std::string base_name(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void keep_first(Result<void>& first, Result<void> next) {
+    if (first && !next)
+        first = std::move(next);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JailSandbox>> JailSandbox::start(img::BlockDevice& overlay,
+                                                        const SandboxOptions& options,
+                                                        const std::string& reason) {
+    const auto deadline = Clock::now() + options.timeout;
+    RuntimeDir dir = PV_TRY(RuntimeDir::create(options.runtime_root));
+    std::string log_path = options.log_path.empty()
+                               ? fmt::format("/tmp/patchvisor-agent-{}.log", dir.tag())
+                               : options.log_path;
+    std::unique_ptr<JailSandbox> jail(
+        new JailSandbox(std::move(dir), std::move(log_path), deadline));
+    // From here on a failure tears down whatever was set up, in order.
+    PV_TRY(jail->attach_disk(overlay));
+    jail->m_listener = PV_TRY(listen_on(jail->m_dir.socket_path()));
+    PV_TRY(jail->start_agent(options));
+    PV_TRY(jail->accept_agent(std::min(options.connect_timeout, options.timeout)));
+    jail->m_description = fmt::format(
+        "jail: pv-agent as PID 1 of new mount, pid, ipc, uts and network (loopback only) "
+        "namespaces, disk {} over a FUSE export of {}; weaker isolation than the microVM "
+        "(the host kernel reads the guest filesystem); chosen because {}",
+        jail->m_disk_path, overlay.name(), reason);
+    return jail;
+}
+
+Result<void> JailSandbox::attach_disk(img::BlockDevice& overlay) {
+    m_export = PV_TRY(FuseExport::start(overlay, m_dir.export_dir(), "patchvisor-" + m_dir.tag()));
+    const LoopAccess access = overlay.read_only() ? LoopAccess::ReadOnly : LoopAccess::ReadWrite;
+    m_loop = PV_TRY(LoopDevice::attach(m_export->file_path(), access));
+    m_disk_path = m_loop->path();
+    // The agent looks for partition nodes as soon as it starts.
+    (void)PV_TRY(m_loop->wait_for_partitions(kPartitionTimeout));
+    return {};
+}
+
+Result<void> JailSandbox::start_agent(const SandboxOptions& options) {
+    Fd log = PV_TRY(Fd::open(m_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600));
+    JailSpec spec;
+    spec.program = options.agent_path;
+    spec.arguments = {base_name(options.agent_path), "--socket", m_dir.socket_path(), "--disk",
+                      m_disk_path};
+    spec.log_fd = log.get();
+    m_supervisor = PV_TRY(Supervisor::start(std::move(spec), m_deadline));
+    return {};
+}
+
+Result<void> JailSandbox::accept_agent(std::chrono::milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    for (;;) {
+        Fd stream(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (stream.valid() && connected_by(stream.get(), m_supervisor->pid())) {
+            m_stream = std::move(stream);
+            break;
+        }
+        if (!stream.valid() && errno != EAGAIN && errno != EINTR)
+            return fail(errno_error("accept the agent on " + m_dir.socket_path()));
+        if (auto ended = m_supervisor->outcome())
+            return fail(make_error("start the agent", "it " + ended->describe() +
+                                                          " before connecting; see " + m_log_path));
+        if (Clock::now() >= until)
+            return fail(
+                make_error("start the agent", "it did not connect in time; see " + m_log_path));
+        pollfd watched{m_listener.get(), POLLIN, 0};
+        (void)::poll(&watched, 1, 50);
+    }
+    // The socket file is of no use any more; the connection stays.
+    m_listener.reset();
+    if (::unlink(m_dir.socket_path().c_str()) != 0)
+        return fail(errno_error("remove " + m_dir.socket_path()));
+    return {};
+}
+
+JailSandbox::~JailSandbox() {
+    if (auto done = teardown(); !done)
+        std::fprintf(stderr, "patchvisor: jail teardown: %s\n", done.error().message().c_str());
+}
+
+std::optional<AgentOutcome> JailSandbox::outcome() const {
+    if (m_final_outcome)
+        return m_final_outcome;
+    return m_supervisor ? m_supervisor->outcome() : std::nullopt;
+}
+
+AgentOutcome JailSandbox::wait(std::chrono::milliseconds grace) {
+    if (m_final_outcome)
+        return *m_final_outcome;
+    if (!m_supervisor)
+        return AgentOutcome{Ending::Stopped, 0, 0};
+    return m_supervisor->wait_until(std::min(Clock::now() + grace, m_deadline));
+}
+
+Result<AgentOutcome> JailSandbox::teardown() {
+    if (m_torn_down)
+        return *m_final_outcome;
+    m_torn_down = true;
+    // The agent first: PID 1's death takes the pid namespace, and the last
+    // process's exit the mount namespace, with any mount of the disk.
+    m_final_outcome = m_supervisor ? m_supervisor->stop() : AgentOutcome{Ending::Stopped, 0, 0};
+    m_supervisor.reset();
+    m_stream.reset();
+    m_listener.reset();
+    Result<void> first;
+    if (m_loop)
+        keep_first(first, m_loop->detach(kDetachTimeout));
+    if (m_export)
+        keep_first(first, m_export->stop());
+    m_loop.reset();
+    m_export.reset();
+    keep_first(first, m_dir.remove());
+    if (!first)
+        return fail(with_context(first.error(), "tear down jail"));
+    return *m_final_outcome;
+}
+
+}  // namespace pv::sandbox

@@ -1,0 +1,219 @@
+// The jail sandbox with a stand-in agent (stand_in_agent.cpp): namespaces,
+// the stream, the deadline, crashes, and that teardown leaves no mount and
+// no loop device behind in every case.
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "imgfmt/qcow2/qcow2_image.hpp"
+#include "imgfmt/raw/raw_image.hpp"
+#include "patcher/sandbox/jail/jail_sandbox.hpp"
+#include "tests/integration/sandbox/sandbox_test_support.hpp"
+#include "tests/support/support.hpp"
+
+namespace pv::sandbox::test {
+namespace {
+
+using namespace std::chrono_literals;
+using pv::test::quote;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+// The stand-in picks its behaviour from its name, so each test links it
+// under the name it needs.
+std::string stand_in(const pv::test::TempDir& dir, const std::string& name) {
+    const std::string link = dir.file(name);
+    std::filesystem::create_symlink(
+        pv::test::built_binary("tests/integration/sandbox/stand_in_agent"), link);
+    return link;
+}
+
+SandboxOptions options_for(const pv::test::TempDir& dir, const std::string& name,
+                           std::chrono::milliseconds timeout) {
+    SandboxOptions options;
+    options.agent_path = stand_in(dir, name);
+    options.log_path = dir.file("agent.log");
+    options.timeout = timeout;
+    return options;
+}
+
+// One line from STREAM ("" on EOF or after TIMEOUT).
+std::string read_line(int stream, std::chrono::milliseconds timeout) {
+    std::string line;
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    char byte = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd watched{stream, POLLIN, 0};
+        if (::poll(&watched, 1, 100) <= 0)
+            continue;
+        if (::read(stream, &byte, 1) != 1 || byte == '\n')
+            break;
+        line += byte;
+    }
+    return line;
+}
+
+std::map<std::string, std::string> fields_of(const std::string& line) {
+    std::map<std::string, std::string> fields;
+    std::istringstream words(line);
+    std::string word;
+    while (words >> word) {
+        const size_t equals = word.find('=');
+        if (equals != std::string::npos)
+            fields[word.substr(0, equals)] = word.substr(equals + 1);
+    }
+    return fields;
+}
+
+std::string own_namespace(const std::string& name) {
+    return std::filesystem::read_symlink("/proc/self/ns/" + name).string();
+}
+
+// Every resource of this process's sandboxes is named by the runtime
+// directory prefix /run/patchvisor/<pid>-.
+void expect_nothing_left() {
+    const std::string prefix = "/run/patchvisor/" + std::to_string(::getpid()) + "-";
+    EXPECT_FALSE(mounted_under(prefix)) << pv::test::run("grep patchvisor /proc/mounts").output;
+    EXPECT_FALSE(loop_backed_under(prefix)) << pv::test::run("losetup -a").output;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/patchvisor"))
+        EXPECT_NE(entry.path().string().rfind(prefix, 0), 0u) << entry.path();
+}
+
+TEST(JailSandboxTest, AgentIsPid1OfFreshNamespacesAndTalksOverTheStream) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    MemoryDevice disk(64 * kMiB);
+    {
+        auto jail = JailSandbox::start(disk, options_for(dir, "stand-in", 30s), "the test asked");
+        ASSERT_TRUE(jail) << jail.error().message();
+        const Fd stream = (*jail)->take_stream();
+        ASSERT_TRUE(stream.valid());
+        const auto fields = fields_of(read_line(stream.get(), 10s));
+        EXPECT_EQ(fields.at("pid"), "1");
+        for (const char* name : {"mnt", "pid", "net", "ipc", "uts"}) {
+            EXPECT_NE(fields.at(name), own_namespace(name)) << name;
+            EXPECT_NE(fields.at(name), "unreadable") << name;
+        }
+        EXPECT_EQ(fields.at("interfaces"), "lo");
+        EXPECT_EQ(fields.at("lo_up"), "yes");
+        EXPECT_EQ(fields.at("disk_block"), "yes");
+        EXPECT_EQ(fields.at("tmp_tmpfs"), "yes");
+        EXPECT_EQ(fields.at("hostname"), "patchvisor-jail");
+        const AgentOutcome ended = (*jail)->wait(10s);
+        EXPECT_TRUE(ended.succeeded()) << ended.describe();
+        EXPECT_NE((*jail)->describe().find("the test asked"), std::string::npos);
+        auto torn_down = (*jail)->teardown();
+        ASSERT_TRUE(torn_down) << torn_down.error().message();
+        EXPECT_TRUE(torn_down->succeeded());
+    }
+    expect_nothing_left();
+    std::ifstream log(dir.file("agent.log"));
+    const std::string logged((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_NE(logged.find("stand-in stand-in starting"), std::string::npos) << logged;
+}
+
+TEST(JailSandboxTest, DeadlineKillsAHangingAgentAndTeardownCompletes) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    MemoryDevice disk(64 * kMiB);
+    {
+        auto jail = JailSandbox::start(disk, options_for(dir, "stand-in-hang", 2s), "test");
+        ASSERT_TRUE(jail) << jail.error().message();
+        const Fd stream = (*jail)->take_stream();
+        EXPECT_FALSE(read_line(stream.get(), 10s).empty());
+        const auto started = std::chrono::steady_clock::now();
+        const AgentOutcome ended = (*jail)->wait(60s);
+        EXPECT_EQ(ended.ending, Ending::TimedOut) << ended.describe();
+        EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+        // The agent's end of the stream died with it.
+        EXPECT_EQ(read_line(stream.get(), 5s), "");
+        auto torn_down = (*jail)->teardown();
+        ASSERT_TRUE(torn_down) << torn_down.error().message();
+        EXPECT_EQ(torn_down->ending, Ending::TimedOut);
+    }
+    expect_nothing_left();
+}
+
+TEST(JailSandboxTest, CrashingAgentIsReportedWithItsSignal) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    MemoryDevice disk(64 * kMiB);
+    {
+        auto jail = JailSandbox::start(disk, options_for(dir, "stand-in-crash", 30s), "test");
+        ASSERT_TRUE(jail) << jail.error().message();
+        const AgentOutcome ended = (*jail)->wait(10s);
+        EXPECT_EQ(ended.ending, Ending::Signaled) << ended.describe();
+        EXPECT_EQ(ended.signal, SIGSEGV);
+        EXPECT_NE(ended.describe().find("SIGSEGV"), std::string::npos) << ended.describe();
+    }  // teardown by the destructor
+    expect_nothing_left();
+}
+
+TEST(JailSandboxTest, AgentThatNeverConnectsFailsTheStartCleanly) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    MemoryDevice disk(16 * kMiB);
+    SandboxOptions options;
+    options.agent_path = "/bin/true";
+    options.log_path = dir.file("agent.log");
+    auto jail = JailSandbox::start(disk, options, "test");
+    ASSERT_FALSE(jail);
+    EXPECT_NE(jail.error().message().find("before connecting"), std::string::npos)
+        << jail.error().message();
+    options.agent_path = dir.file("missing-agent");
+    EXPECT_FALSE(JailSandbox::start(disk, options, "test"));
+    expect_nothing_left();
+}
+
+// The real agent mounts the guest filesystem inside the jail; killing it
+// must still let the loop device and the export go, and what it wrote
+// before must be in the overlay, the base untouched.
+TEST(JailSandboxTest, KilledAgentWithTheDiskMountedStillTearsDown) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    const std::string base = dir.file("base.raw"), overlay_path = dir.file("overlay.qcow2");
+    expect_command("qemu-img create -q -f raw " + quote(base) +
+                   " 64M && sgdisk -q -n 1:2048:+40M -t 1:8300 " + quote(base) +
+                   " && mkfs.ext4 -q -F -E offset=1048576 " + quote(base) + " 40M");
+    const std::string base_sha = pv::test::sha256_of_file(base);
+    {
+        auto backing = img::RawImage::open(base, img::Access::ReadOnly);
+        ASSERT_TRUE(backing);
+        auto overlay = img::Qcow2Image::create_overlay(overlay_path, std::move(*backing), base,
+                                                       img::Format::Raw);
+        ASSERT_TRUE(overlay) << overlay.error().message();
+        {
+            auto jail =
+                JailSandbox::start(**overlay, options_for(dir, "stand-in-mount", 3s), "test");
+            ASSERT_TRUE(jail) << jail.error().message();
+            const Fd stream = (*jail)->take_stream();
+            EXPECT_FALSE(read_line(stream.get(), 10s).empty());
+            EXPECT_EQ((*jail)->wait(60s).ending, Ending::TimedOut);
+            auto torn_down = (*jail)->teardown();
+            ASSERT_TRUE(torn_down) << torn_down.error().message();
+        }
+        ASSERT_TRUE((*overlay)->flush());
+    }
+    expect_nothing_left();
+    expect_command("qemu-img check -q " + quote(overlay_path));
+    const std::string flat = dir.file("flat.raw"), partition = dir.file("partition.raw");
+    expect_command("qemu-img convert -f qcow2 -O raw " + quote(overlay_path) + " " + quote(flat) +
+                   " && dd if=" + quote(flat) + " of=" + quote(partition) +
+                   " bs=1M skip=1 count=40 status=none");
+    const auto content = pv::test::run("debugfs -R 'cat /written-by-stand-in' " + quote(partition));
+    EXPECT_NE(content.output.find("hello from the jail"), std::string::npos) << content.output;
+    EXPECT_EQ(pv::test::sha256_of_file(base), base_sha);
+}
+
+}  // namespace
+}  // namespace pv::sandbox::test

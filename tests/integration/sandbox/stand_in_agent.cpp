@@ -1,0 +1,117 @@
+// A stand-in for pv-agent in the jail tests. Called as the jail calls the
+// agent (`NAME --socket PATH --disk DEVICE`), it connects, reports what it
+// sees of its sandbox as one line of "key=value" words, then behaves as its
+// name says: "stand-in" exits 0, "stand-in-hang" never ends,
+// "stand-in-crash" dies of SIGSEGV, "stand-in-mount" mounts the disk's
+// first partition (ext4), writes a file there and hangs with it mounted.
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+namespace {
+
+std::string namespace_link(const char* name) {
+    char target[128] = {};
+    const std::string path = std::string("/proc/self/ns/") + name;
+    if (::readlink(path.c_str(), target, sizeof(target) - 1) < 0)
+        return "unreadable";
+    return target;
+}
+
+// Interfaces of our network namespace, from the kernel, not from /sys
+// (which shows the namespace it was mounted in).
+std::string interfaces() {
+    std::string names;
+    if (struct if_nameindex* list = ::if_nameindex()) {
+        for (struct if_nameindex* entry = list; entry->if_index != 0; ++entry)
+            names += (names.empty() ? "" : ",") + std::string(entry->if_name);
+        ::if_freenameindex(list);
+    }
+    return names;
+}
+
+bool loopback_up() {
+    const int socket_fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq request{};
+    std::strcpy(request.ifr_name, "lo");
+    const bool up = ::ioctl(socket_fd, SIOCGIFFLAGS, &request) == 0 && (request.ifr_flags & IFF_UP);
+    ::close(socket_fd);
+    return up;
+}
+
+std::string report(const std::string& disk) {
+    struct stat disk_status {};
+    const bool block = ::stat(disk.c_str(), &disk_status) == 0 && S_ISBLK(disk_status.st_mode);
+    struct statfs tmp {};
+    const bool tmpfs = ::statfs("/tmp", &tmp) == 0 && tmp.f_type == 0x01021994;  // TMPFS_MAGIC
+    char host[64] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string line = "pid=" + std::to_string(::getpid());
+    for (const char* name : {"mnt", "pid", "net", "ipc", "uts"})
+        line += std::string(" ") + name + "=" + namespace_link(name);
+    line += " interfaces=" + interfaces() + " lo_up=" + (loopback_up() ? "yes" : "no");
+    line += " disk_block=" + std::string(block ? "yes" : "no");
+    line += " tmp_tmpfs=" + std::string(tmpfs ? "yes" : "no") + " hostname=" + host + "\n";
+    return line;
+}
+
+int connect_to(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
+        return -1;
+    return fd;
+}
+
+bool mount_and_write(const std::string& disk) {
+    ::mkdir("/tmp/guest", 0755);
+    if (::mount((disk + "p1").c_str(), "/tmp/guest", "ext4", 0, nullptr) != 0) {
+        std::perror("stand-in: mount");
+        return false;
+    }
+    std::ofstream("/tmp/guest/written-by-stand-in") << "hello from the jail\n";
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string socket_path, disk;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string flag = argv[i];
+        (flag == "--socket" ? socket_path : disk) = argv[i + 1];
+    }
+    const std::string name = argv[0];
+    std::fprintf(stderr, "stand-in %s starting\n", name.c_str());
+    const int stream = connect_to(socket_path);
+    if (stream < 0) {
+        std::perror("stand-in: connect");
+        return 3;
+    }
+    if (name == "stand-in-mount" && !mount_and_write(disk))
+        return 4;
+    const std::string line = report(disk);
+    if (::write(stream, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+        return 5;
+    if (name == "stand-in-hang" || name == "stand-in-mount")
+        for (;;)
+            ::pause();
+    if (name == "stand-in-crash") {
+        volatile int* nowhere = nullptr;
+        *nowhere = 1;
+    }
+    return 0;
+}
