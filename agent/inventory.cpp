@@ -116,7 +116,11 @@ std::vector<InstalledPackage> parse_dpkg_status(std::string_view text) {
         if (colon == std::string_view::npos || colon == 0)
             continue;
         const std::string key(line.substr(0, colon));
-        if (key == "Package" || key == "Version" || key == "Architecture" || key == "Status")
+        // Duplicate fields are invalid deb822; the first one wins, so a later
+        // line cannot rename a package that was already described.
+        const bool wanted =
+            key == "Package" || key == "Version" || key == "Architecture" || key == "Status";
+        if (wanted && fields.find(key) == fields.end())
             fields[key] = std::string(trim(line.substr(colon + 1)));
     }
     finish_paragraph(fields, packages);

@@ -142,8 +142,14 @@ TEST_F(AgentPatch, InstallsSecurityVersionAndLeavesCleanDatabase) {
 TEST_F(AgentPatch, CorruptDebFailsWithDpkgMessageAndKeepsDatabase) {
     // Half of the real package: a valid ar header, a truncated data member.
     const std::string corrupt = m_dir.file("libssl3_corrupt_amd64.deb");
-    const auto size = std::filesystem::file_size(m_debs.front());
-    std::filesystem::copy_file(m_debs.front(), corrupt);
+    std::filesystem::path libssl3;
+    for (const auto& deb : m_debs) {
+        if (deb.filename().string().rfind("libssl3_", 0) == 0)
+            libssl3 = deb;
+    }
+    ASSERT_FALSE(libssl3.empty());
+    const auto size = std::filesystem::file_size(libssl3);
+    std::filesystem::copy_file(libssl3, corrupt);
     std::filesystem::resize_file(corrupt, size / 2);
 
     std::optional<JailedAgent> agent;
@@ -162,6 +168,7 @@ TEST_F(AgentPatch, CorruptDebFailsWithDpkgMessageAndKeepsDatabase) {
     auto after = session->inspect();
     ASSERT_TRUE(after) << after.error().message();
     EXPECT_EQ(version_of(*after, "libssl3"), m_release_version);
+    EXPECT_EQ(version_of(*after, "openssl"), m_release_version);
     auto audit = session->run({"dpkg", "--audit"});
     ASSERT_TRUE(audit) << audit.error().message();
     EXPECT_EQ(audit->output_tail, "");
