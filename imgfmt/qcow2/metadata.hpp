@@ -86,6 +86,7 @@ class Metadata {
     [[nodiscard]] Result<void> write_refcounts();
     [[nodiscard]] Result<void> write_l1_entries();
     [[nodiscard]] Result<void> sync();
+    [[nodiscard]] size_t refcount_block_capacity() const;
 
     int m_fd;
     std::string m_path;

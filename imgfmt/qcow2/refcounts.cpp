@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/fd.hpp"
 #include "imgfmt/qcow2/endian.hpp"
 #include "imgfmt/qcow2/metadata.hpp"
@@ -12,10 +14,16 @@
 namespace pv::img::qcow2 {
 namespace {
 
-// Refcount blocks stay few: allocation only ever touches the last one.
-constexpr size_t kRefcountBlockCapacity = 32;
+// Allocation only ever touches the last refcount blocks, so a few suffice;
+// small clusters get more (a 512-byte block covers only 128 KiB of file).
+constexpr size_t kRefcountBlockBytes = 4ull << 20;
+constexpr size_t kMinRefcountBlocks = 32;
 
 }  // namespace
+
+size_t Metadata::refcount_block_capacity() const {
+    return std::max<size_t>(kMinRefcountBlocks, kRefcountBlockBytes / m_geometry.cluster_size);
+}
 
 Result<RefcountBlock*> Metadata::refcount_block(uint64_t block_index, bool create) {
     auto found = m_refcount_blocks.find(block_index);
@@ -29,7 +37,7 @@ Result<RefcountBlock*> Metadata::refcount_block(uint64_t block_index, bool creat
         PV_TRY(create_refcount_block(block_index));
         return refcount_block(block_index, false);
     }
-    if (m_refcount_blocks.size() >= kRefcountBlockCapacity) {
+    if (m_refcount_blocks.size() >= refcount_block_capacity()) {
         PV_TRY(flush(false));
         m_refcount_blocks.clear();
     }
@@ -47,7 +55,7 @@ Result<RefcountBlock*> Metadata::refcount_block(uint64_t block_index, bool creat
 // there (or in the block covering that cluster), like QEMU's self-describing
 // refcount blocks.
 Result<void> Metadata::create_refcount_block(uint64_t block_index) {
-    if (m_refcount_blocks.size() >= kRefcountBlockCapacity) {
+    if (m_refcount_blocks.size() >= refcount_block_capacity()) {
         PV_TRY(flush(false));
         m_refcount_blocks.clear();
     }

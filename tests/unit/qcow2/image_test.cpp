@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -258,6 +259,35 @@ TEST_F(Qcow2ImageTest, RawFileOpenedAsQcow2IsAnError) {
     auto image = Qcow2Image::open(raw, Access::ReadOnly, Backing::Refuse);
     ASSERT_FALSE(image.has_value());
     EXPECT_EQ(image.error().message(), raw + ": not a qcow2 image (bad magic)");
+}
+
+TEST_F(Qcow2ImageTest, OverlayReopensOverItsRecordedBackingFile) {
+    const auto base = pattern(3 * kCluster, 16);
+    {
+        std::FILE* file = std::fopen(path("base.raw").c_str(), "wb");
+        ASSERT_NE(file, nullptr);
+        ASSERT_EQ(std::fwrite(base.data(), 1, base.size(), file), base.size());
+        std::fclose(file);
+    }
+    auto image = overlay(base);
+    ASSERT_TRUE(image);
+    const auto data = pattern(5000, 17);
+    ASSERT_TRUE(image->write_at(data, kCluster - 2500).has_value());
+    ASSERT_TRUE(image->flush().has_value());
+    image.reset();
+    auto expected = base;
+    std::copy(data.begin(), data.end(), expected.begin() + kCluster - 2500);
+    auto reopened = Qcow2Image::open(path("overlay.qcow2"), Access::ReadWrite, Backing::Allow);
+    ASSERT_TRUE(reopened.has_value()) << reopened.error().message();
+    ASSERT_NE((*reopened)->backing(), nullptr);
+    EXPECT_EQ((*reopened)->backing()->name(), path("base.raw"));
+    EXPECT_EQ(read_all(**reopened, 0, base.size()), expected);
+    auto extents = (*reopened)->map(0, base.size());
+    ASSERT_TRUE(extents.has_value());
+    ASSERT_EQ(extents->size(), 2u);
+    EXPECT_EQ((*extents)[0].kind, ExtentKind::Data);
+    EXPECT_EQ((*extents)[0].length, 2 * kCluster);
+    EXPECT_EQ((*extents)[1].kind, ExtentKind::Backing);
 }
 
 TEST_F(Qcow2ImageTest, MissingFileIsAnError) {
