@@ -8,7 +8,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <cstdio>
 #include <thread>
 
 #include "vmm/micro_vm.hpp"
@@ -192,9 +191,9 @@ bool MicroVm::handle_io(const kvm::Vcpu& vcpu) {
 }
 
 void MicroVm::stop_with_registers(const kvm::Vcpu& vcpu, ExitReason reason, std::string what) {
-    std::string registers = describe_registers(vcpu);
-    std::fprintf(stderr, "patchvisor-vmm: %s: %s\n", what.c_str(), registers.c_str());
-    request_stop(reason, what + ": " + registers);
+    // The registers travel in the stop detail; main() (or an embedder)
+    // decides where to log them.
+    request_stop(reason, what + ": " + describe_registers(vcpu));
 }
 
 RunSummary MicroVm::summarize(std::chrono::steady_clock::time_point start) const {

@@ -76,7 +76,37 @@ void interrupt_handler(struct frame* frame) {
     fail("exception", frame->error_code);
 }
 
-static void test_memory(const uint8_t* boot_params) {
+static int contains(const char* text, const char* word) {
+    for (; *text; ++text) {
+        const char *a = text, *b = word;
+        while (*a && *b && *a == *b)
+            ++a, ++b;
+        if (!*b)
+            return 1;
+    }
+    return 0;
+}
+
+/* Failure modes the VMM's tests provoke on purpose, chosen on the command
+   line: hang (for the wall-clock timeout) and triple-fault (an exception
+   with no usable IDT, which must end the VM with KVM_EXIT_SHUTDOWN). */
+static void run_requested_failure(const char* cmdline) {
+    if (contains(cmdline, "testguest.hang")) {
+        print("testguest: hanging as asked\n");
+        for (;;)
+            __asm__ volatile("cli; hlt");
+    }
+    if (contains(cmdline, "testguest.triple-fault")) {
+        print("testguest: triple fault as asked\n");
+        struct __attribute__((packed)) {
+            uint16_t limit;
+            uint64_t base;
+        } empty_idt = {0, 0};
+        __asm__ volatile("lidt %0; ud2" : : "m"(empty_idt));
+    }
+}
+
+static const char* test_memory(const uint8_t* boot_params) {
     uint8_t entries = boot_params[BP_E820_ENTRIES];
     uint64_t usable = 0, top = 0;
     for (int index = 0; index < entries; ++index) {
@@ -102,6 +132,7 @@ static void test_memory(const uint8_t* boot_params) {
     print("ok cmdline ");
     print(cmdline);
     print("\n");
+    return cmdline;
 }
 
 static void test_page_fault(void) {
@@ -171,7 +202,8 @@ static void test_user_mode(void) {
 
 void guest_main(const uint8_t* boot_params) {
     print("patchvisor testguest 1\n");
-    test_memory(boot_params);
+    const char* cmdline = test_memory(boot_params);
+    run_requested_failure(cmdline);
     cpu_setup();
     test_page_fault();
     setup_pic();
