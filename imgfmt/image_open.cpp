@@ -66,7 +66,13 @@ Result<Format> backing_format_of(const ImageInfo& child, const std::string& back
     return *named;
 }
 
-Result<detail::Inspection> inspect_backing(const ImageInfo& child, int depth) {
+Result<std::unique_ptr<BlockDevice>> open_inspected(const detail::Inspection& inspection,
+                                                    Access access, Backing backing, int depth);
+
+// Opens the backing file CHILD names, under the same rules as CHILD itself:
+// a name inside an image is followed only because the user allowed it, so
+// the whole chain is allowed, to kMaxBackingDepth levels (a loop ends there).
+Result<std::unique_ptr<BlockDevice>> open_backing(const ImageInfo& child, int depth) {
     const std::string& name = *child.backing_file;
     if (name.empty() || name.starts_with("json:"))
         return fail(make_error(child.path, "backing file name '" + name + "' is not a file path"));
@@ -78,33 +84,12 @@ Result<detail::Inspection> inspect_backing(const ImageInfo& child, int depth) {
         return with_context(std::move(error), "backing file of " + child.path);
     }));
     const Format format = PV_TRY(backing_format_of(child, path, probe));
-    return detail::inspect(path, probe, format);
-}
-
-// The qcow/qcow2 chain from the top image down, every layer checked; libqcow
-// can only stack qcow/qcow2 files (libqcow_file_set_parent_file).
-Result<std::vector<std::string>> backing_chain(const detail::Inspection& top, Backing backing) {
-    std::vector<std::string> chain{top.info.path};
-    if (top.info.backing_file && backing == Backing::Refuse)
-        return fail(make_error(top.info.path, "has a backing file (" + *top.info.backing_file +
-                                                  "); pass --allow-backing to follow it"));
-    ImageInfo current = top.info;
-    for (int depth = 1; current.backing_file; ++depth) {
-        detail::Inspection layer = PV_TRY(inspect_backing(current, depth));
-        PV_TRY(check_readable(layer));
-        if (layer.info.format == Format::Raw)
-            return fail(make_error(current.path,
-                                   "backing file " + layer.info.path +
-                                       " is a raw image; only qcow and qcow2 backing files can be "
-                                       "followed when reading through libqcow"));
-        chain.push_back(layer.info.path);
-        current = std::move(layer.info);
-    }
-    return chain;
+    const detail::Inspection inspection = PV_TRY(detail::inspect(path, probe, format));
+    return open_inspected(inspection, Access::ReadOnly, Backing::Allow, depth);
 }
 
 Result<std::unique_ptr<BlockDevice>> open_inspected(const detail::Inspection& inspection,
-                                                    Access access, Backing backing) {
+                                                    Access access, Backing backing, int depth) {
     const ImageInfo& info = inspection.info;
     if (info.format == Format::Raw)
         return PV_TRY(RawImage::open(info.path, access));
@@ -114,8 +99,20 @@ Result<std::unique_ptr<BlockDevice>> open_inspected(const detail::Inspection& in
             std::string(format_name(info.format)) + " images can only be opened read-only here",
             EROFS});
     PV_TRY(check_readable(inspection));
-    const std::vector<std::string> chain = PV_TRY(backing_chain(inspection, backing));
-    return PV_TRY(QcowImage::open(chain));
+    std::unique_ptr<BlockDevice> backing_device;
+    if (info.backing_file) {
+        if (backing == Backing::Refuse)
+            return fail(make_error(info.path, "has a backing file (" + *info.backing_file +
+                                                  "); pass --allow-backing to follow it"));
+        // libqcow 20201213 misreads the L2 tables of a qcow version 1 image
+        // that names a backing file (wild cluster offsets): refuse it rather
+        // than risk wrong data.
+        if (info.format == Format::Qcow)
+            return fail(Error{
+                info.path, "qcow version 1 images with a backing file are not supported", ENOTSUP});
+        backing_device = PV_TRY(open_backing(info, depth + 1));
+    }
+    return PV_TRY(QcowImage::open(info.path, info.format, std::move(backing_device)));
 }
 
 }  // namespace
@@ -124,14 +121,14 @@ Result<std::unique_ptr<BlockDevice>> open_image(const std::string& path, Access 
                                                 Backing backing) {
     detail::Probe probe = PV_TRY(detail::probe(path));
     const detail::Inspection inspection = PV_TRY(detail::inspect(path, probe, probe.format));
-    return open_inspected(inspection, access, backing);
+    return open_inspected(inspection, access, backing, 0);
 }
 
 Result<std::unique_ptr<BlockDevice>> open_image(const std::string& path, Format format,
                                                 Access access, Backing backing) {
     detail::Probe probe = PV_TRY(detail::probe(path));
     const detail::Inspection inspection = PV_TRY(detail::inspect(path, probe, format));
-    return open_inspected(inspection, access, backing);
+    return open_inspected(inspection, access, backing, 0);
 }
 
 }  // namespace pv::img

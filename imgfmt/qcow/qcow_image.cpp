@@ -2,6 +2,7 @@
 
 #include <libqcow.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace pv::img {
@@ -70,46 +71,55 @@ class QcowImage::Handle {
     bool m_open = false;
 };
 
-QcowImage::QcowImage(std::vector<std::unique_ptr<Handle>> handles, std::string path, uint64_t size)
-    : m_handles(std::move(handles)), m_path(std::move(path)), m_size(size) {}
+QcowImage::QcowImage(std::unique_ptr<Handle> parent, std::unique_ptr<Handle> handle,
+                     qcow::ClusterMap map, std::unique_ptr<BlockDevice> backing, std::string path,
+                     uint64_t size)
+    : m_parent(std::move(parent)),
+      m_handle(std::move(handle)),
+      m_map(std::move(map)),
+      m_backing(std::move(backing)),
+      m_path(std::move(path)),
+      m_size(size) {}
 
-QcowImage::~QcowImage() {
-    // A child refers to its parent: close the top image first.
-    for (auto& handle : m_handles)
-        handle.reset();
-}
+QcowImage::~QcowImage() = default;
 
-Result<std::unique_ptr<QcowImage>> QcowImage::open(const std::vector<std::string>& chain) {
-    if (chain.empty())
-        return fail(make_error("open qcow image", "no image given"));
-    std::vector<std::unique_ptr<Handle>> handles;
-    for (const std::string& path : chain)
-        handles.push_back(PV_TRY(Handle::open(path)));
+Result<std::unique_ptr<QcowImage>> QcowImage::open(const std::string& path, Format format,
+                                                   std::unique_ptr<BlockDevice> backing) {
+    qcow::ClusterMap map = PV_TRY(qcow::ClusterMap::open(path, format));
+    std::unique_ptr<Handle> handle = PV_TRY(Handle::open(path));
     LibqcowError error;
-    // Link each layer to the next one (libqcow_file_set_parent_file): reads of
-    // clusters a layer does not hold then fall through to its parent.
-    for (size_t i = 0; i + 1 < handles.size(); ++i) {
-        if (libqcow_file_set_parent_file(handles[i]->get(), handles[i + 1]->get(), error.out()) !=
-            1)
-            return fail(error.to_error("open " + chain[i] + " with backing file " + chain[i + 1]));
+    // libqcow 20201213 refuses every read of an image that names a backing
+    // file until a parent file is set, even of clusters stored in the image.
+    // It is only ever asked for stored clusters here (the cluster map sends
+    // the others to BACKING), so the parent is a second handle on the same
+    // file that libqcow never has to read from.
+    std::unique_ptr<Handle> parent;
+    size_t name_size = 0;
+    const int has_backing =
+        libqcow_file_get_utf8_backing_filename_size(handle->get(), &name_size, error.out());
+    if (has_backing < 0)
+        return fail(error.to_error("open " + path));
+    if (has_backing == 1) {
+        parent = PV_TRY(Handle::open(path));
+        if (libqcow_file_set_parent_file(handle->get(), parent->get(), error.out()) != 1)
+            return fail(error.to_error("open " + path));
     }
     size64_t media_size = 0;
-    if (libqcow_file_get_media_size(handles.front()->get(), &media_size, error.out()) != 1)
-        return fail(error.to_error("open " + chain.front()));
-    return std::unique_ptr<QcowImage>(
-        new QcowImage(std::move(handles), chain.front(), static_cast<uint64_t>(media_size)));
+    if (libqcow_file_get_media_size(handle->get(), &media_size, error.out()) != 1)
+        return fail(error.to_error("open " + path));
+    return std::unique_ptr<QcowImage>(new QcowImage(std::move(parent), std::move(handle),
+                                                    std::move(map), std::move(backing), path,
+                                                    static_cast<uint64_t>(media_size)));
 }
 
-Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
-    PV_TRY(check_range("read", offset, buffer.size()));
-    const std::lock_guard lock(m_mutex);
+Result<void> QcowImage::read_stored(std::span<std::byte> buffer, uint64_t offset) {
     size_t done = 0;
     while (done < buffer.size()) {
         LibqcowError error;
         const uint64_t position = offset + done;
         // Returns the number of bytes read, possibly fewer than asked.
         const ssize_t count = libqcow_file_read_buffer_at_offset(
-            m_handles.front()->get(), buffer.data() + done, buffer.size() - done,
+            m_handle->get(), buffer.data() + done, buffer.size() - done,
             static_cast<off64_t>(position), error.out());
         if (count < 0)
             return fail(
@@ -118,6 +128,51 @@ Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
             return fail(make_error("read " + m_path + " at offset " + std::to_string(position),
                                    "libqcow returned no data before the end of the disk"));
         done += static_cast<size_t>(count);
+    }
+    return {};
+}
+
+Result<void> QcowImage::read_backing(std::span<std::byte> buffer, uint64_t offset) {
+    // A backing file shorter than this image reads as zeroes past its end,
+    // as in QEMU.
+    const uint64_t available =
+        m_backing == nullptr || offset >= m_backing->size() ? 0 : m_backing->size() - offset;
+    const size_t from_backing = static_cast<size_t>(std::min<uint64_t>(available, buffer.size()));
+    if (from_backing > 0)
+        PV_TRY(m_backing->read_at(buffer.first(from_backing), offset));
+    std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(from_backing), buffer.end(),
+              std::byte{0});
+    return {};
+}
+
+Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
+    PV_TRY(check_range("read", offset, buffer.size()));
+    const std::lock_guard lock(m_mutex);
+    const uint64_t cluster_size = m_map.cluster_size();
+    size_t done = 0;
+    while (done < buffer.size()) {
+        const uint64_t position = offset + done;
+        const qcow::ClusterState state = PV_TRY(m_map.lookup(position));
+        // Extend the run over following clusters in the same state, so that
+        // libqcow and the backing device see few, large reads.
+        uint64_t run_end = (position / cluster_size + 1) * cluster_size;
+        while (run_end < offset + buffer.size() && PV_TRY(m_map.lookup(run_end)) == state)
+            run_end += cluster_size;
+        const size_t length =
+            static_cast<size_t>(std::min<uint64_t>(run_end - position, buffer.size() - done));
+        const std::span<std::byte> part = buffer.subspan(done, length);
+        switch (state) {
+            case qcow::ClusterState::Stored:
+                PV_TRY(read_stored(part, position));
+                break;
+            case qcow::ClusterState::Zero:
+                std::fill(part.begin(), part.end(), std::byte{0});
+                break;
+            case qcow::ClusterState::Unallocated:
+                PV_TRY(read_backing(part, position));
+                break;
+        }
+        done += length;
     }
     return {};
 }

@@ -1,28 +1,34 @@
 #pragma once
 
 // qcow (version 1) and qcow2 (versions 2 and 3, compressed clusters
-// included) images read through libqcow (libyal). The only place that talks
-// to libqcow (STYLE.md habit 5): its handles are owned here and its errors
-// become pv::Error values that carry libqcow's message and the image path.
+// included) images, read-only. The only place that talks to libqcow
+// (libyal; STYLE.md habit 5): its handle is owned here and its errors become
+// pv::Error values carrying libqcow's message and the image path.
+//
+// libqcow reads the clusters stored in the file; our ClusterMap decides
+// which clusters those are, so that zero clusters read as zeroes and
+// unallocated clusters come from the backing device, of any format, the
+// way QEMU reads them (qcow2 spec, "Cluster mapping").
 
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "imgfmt/block_device.hpp"
+#include "imgfmt/image.hpp"
+#include "imgfmt/qcow/cluster_map.hpp"
 
 namespace pv::img {
 
 class QcowImage final : public BlockDevice {
   public:
-    // Opens CHAIN[0] read-only, with CHAIN[1] as its backing file, CHAIN[2]
-    // as CHAIN[1]'s and so on. Every layer must be a qcow or qcow2 file
-    // whose header the caller has already validated (inspect_image) and
-    // found unencrypted. A layer whose header names a backing file but has
-    // no successor in CHAIN reads its unallocated clusters as zeroes.
+    // Opens PATH (FORMAT Qcow or Qcow2) read-only over BACKING (nullptr
+    // when the image has none, or its backing file is not to be read:
+    // unallocated clusters then read as zeroes). The caller has validated
+    // the header (inspect_image) and refused encryption and unsupported
+    // features; BACKING has already been opened under the caller's policy.
     [[nodiscard]] static Result<std::unique_ptr<QcowImage>> open(
-        const std::vector<std::string>& chain);
+        const std::string& path, Format format, std::unique_ptr<BlockDevice> backing);
 
     ~QcowImage() override;
 
@@ -36,16 +42,26 @@ class QcowImage final : public BlockDevice {
     [[nodiscard]] Result<void> write_zeroes(uint64_t offset, uint64_t length) override;
     [[nodiscard]] Result<void> discard(uint64_t offset, uint64_t length) override;
 
+    [[nodiscard]] BlockDevice* backing() const { return m_backing.get(); }
+
     class Handle;  // one libqcow_file_t, defined in qcow_image.cpp
 
   private:
-    QcowImage(std::vector<std::unique_ptr<Handle>> handles, std::string path, uint64_t size);
+    QcowImage(std::unique_ptr<Handle> parent, std::unique_ptr<Handle> handle, qcow::ClusterMap map,
+              std::unique_ptr<BlockDevice> backing, std::string path, uint64_t size);
+    [[nodiscard]] Result<void> read_stored(std::span<std::byte> buffer, uint64_t offset);
+    [[nodiscard]] Result<void> read_backing(std::span<std::byte> buffer, uint64_t offset);
 
-    // Top image first; each handle's parent is the next one.
-    std::vector<std::unique_ptr<Handle>> m_handles;
+    // Declared before m_handle so that it is closed after it (libqcow's
+    // child handle refers to its parent).
+    std::unique_ptr<Handle> m_parent;
+    std::unique_ptr<Handle> m_handle;
+    qcow::ClusterMap m_map;
+    std::unique_ptr<BlockDevice> m_backing;
     std::string m_path;
     uint64_t m_size;
-    // libqcow handles keep a current offset and caches: not thread-safe.
+    // libqcow handles keep a current offset and caches, and so does the
+    // cluster map: one reader at a time.
     std::mutex m_mutex;
 };
 

@@ -52,11 +52,16 @@ std::vector<uint8_t> make_qcow1(const std::string& backing) {
     return bytes;
 }
 
-std::vector<uint8_t> make_qcow2(uint32_t version) {
+std::vector<uint8_t> make_qcow2(uint32_t version, const std::string& backing) {
     constexpr uint64_t cluster = 65536;
     std::vector<uint8_t> bytes(4 * cluster, 0);
     store_be(bytes, 0, 0x514649fb, 4);
     store_be(bytes, 4, version, 4);
+    if (!backing.empty()) {
+        store_be(bytes, 8, 512, 8);
+        store_be(bytes, 16, backing.size(), 4);
+        std::copy(backing.begin(), backing.end(), bytes.begin() + 512);
+    }
     store_be(bytes, 20, 16, 4);  // cluster_bits
     store_be(bytes, 24, kCraftedSize, 8);
     store_be(bytes, 36, 1, 4);            // l1_size

@@ -36,7 +36,9 @@ inline constexpr uint64_t kCraftedSize = 1 << 20;
 [[nodiscard]] std::vector<uint8_t> make_qcow1(const std::string& backing = {});
 
 // qcow2 (VERSION 2 or 3): 1 MiB disk, 64 KiB clusters; header, L1 table,
-// refcount table and one refcount block in clusters 0-3, nothing allocated.
-[[nodiscard]] std::vector<uint8_t> make_qcow2(uint32_t version = 3);
+// refcount table and one refcount block in clusters 0-3, nothing allocated;
+// BACKING, if not empty, recorded at offset 512 of the header cluster.
+[[nodiscard]] std::vector<uint8_t> make_qcow2(uint32_t version = 3,
+                                              const std::string& backing = {});
 
 }  // namespace pv::img::test

@@ -59,43 +59,68 @@ TEST(QcowImage, ReadWriteAccessIsRefused) {
 
 TEST(QcowImage, BackingFileIsRefusedByDefault) {
     TempDir dir;
-    write_file(dir.file("base.qcow"), test::make_qcow1());
-    write_file(dir.file("top.qcow"), test::make_qcow1("base.qcow"));
-    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Refuse);
+    write_file(dir.file("base.qcow2"), test::make_qcow2(3));
+    write_file(dir.file("top.qcow2"), test::make_qcow2(3, "base.qcow2"));
+    auto image = open_image(dir.file("top.qcow2"), Access::ReadOnly, Backing::Refuse);
     ASSERT_FALSE(image);
     EXPECT_EQ(image.error().message(),
-              dir.file("top.qcow") +
-                  ": has a backing file (base.qcow); pass --allow-backing to follow it");
+              dir.file("top.qcow2") +
+                  ": has a backing file (base.qcow2); pass --allow-backing to follow it");
 }
 
 TEST(QcowImage, AllowedBackingFileIsResolvedNextToTheImage) {
+    // The top holds nothing, so every byte comes from the raw base named by
+    // a relative path: a read of 0x5a proves the base was found and read.
     TempDir dir;
-    write_file(dir.file("base.qcow"), test::make_qcow1());
-    write_file(dir.file("top.qcow"), test::make_qcow1("base.qcow"));
-    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Allow);
+    write_file(dir.file("base.raw"), std::vector<uint8_t>(kCraftedSize, 0x5a));
+    write_file(dir.file("top.qcow2"), test::make_qcow2(3, "base.raw"));
+    auto image = open_image(dir.file("top.qcow2"), Access::ReadOnly, Backing::Allow);
+    ASSERT_TRUE(image) << image.error().message();
+    std::vector<std::byte> buffer(8192);
+    ASSERT_TRUE((*image)->read_at(buffer, 4096));
+    EXPECT_TRUE(std::all_of(buffer.begin(), buffer.end(),
+                            [](std::byte b) { return b == std::byte{0x5a}; }));
+}
+
+TEST(QcowImage, ShorterBackingFileReadsAsZeroesPastItsEnd) {
+    TempDir dir;
+    write_file(dir.file("base.raw"), std::vector<uint8_t>(4096, 0x5a));
+    write_file(dir.file("top.qcow2"), test::make_qcow2(3, "base.raw"));
+    auto image = open_image(dir.file("top.qcow2"), Access::ReadOnly, Backing::Allow);
     ASSERT_TRUE(image) << image.error().message();
     std::vector<std::byte> buffer(8192, std::byte{1});
     ASSERT_TRUE((*image)->read_at(buffer, 0));
-    EXPECT_TRUE(all_zero(buffer));
+    EXPECT_EQ(buffer[4095], std::byte{0x5a});
+    EXPECT_EQ(buffer[4096], std::byte{0});
+    EXPECT_EQ(buffer[8191], std::byte{0});
 }
 
 TEST(QcowImage, MissingBackingFileNamesBothFiles) {
     TempDir dir;
-    write_file(dir.file("top.qcow"), test::make_qcow1("gone.qcow"));
-    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Allow);
+    write_file(dir.file("top.qcow2"), test::make_qcow2(3, "gone.qcow2"));
+    auto image = open_image(dir.file("top.qcow2"), Access::ReadOnly, Backing::Allow);
     ASSERT_FALSE(image);
-    EXPECT_NE(image.error().message().find(dir.file("top.qcow")), std::string::npos);
-    EXPECT_NE(image.error().message().find(dir.file("gone.qcow")), std::string::npos);
+    EXPECT_NE(image.error().message().find(dir.file("top.qcow2")), std::string::npos);
+    EXPECT_NE(image.error().message().find(dir.file("gone.qcow2")), std::string::npos);
 }
 
 TEST(QcowImage, BackingLoopStopsAtTheDepthLimit) {
     TempDir dir;
-    write_file(dir.file("self.qcow"), test::make_qcow1("self.qcow"));
-    auto image = open_image(dir.file("self.qcow"), Access::ReadOnly, Backing::Allow);
+    write_file(dir.file("self.qcow2"), test::make_qcow2(3, "self.qcow2"));
+    auto image = open_image(dir.file("self.qcow2"), Access::ReadOnly, Backing::Allow);
     ASSERT_FALSE(image);
     EXPECT_NE(image.error().message().find("deeper than " + std::to_string(kMaxBackingDepth)),
               std::string::npos)
         << image.error().message();
+}
+
+TEST(QcowImage, QcowVersion1WithBackingFileIsRefusedWhenAllowed) {
+    TempDir dir;
+    write_file(dir.file("base.qcow"), test::make_qcow1());
+    write_file(dir.file("top.qcow"), test::make_qcow1("base.qcow"));
+    auto image = open_image(dir.file("top.qcow"), Access::ReadOnly, Backing::Allow);
+    ASSERT_FALSE(image);
+    EXPECT_NE(image.error().message().find("not supported"), std::string::npos);
 }
 
 }  // namespace

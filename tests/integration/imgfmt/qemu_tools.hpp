@@ -1,0 +1,52 @@
+#pragma once
+
+// Running QEMU's tools from the interop tests, and the comparisons they
+// need: whole-disk reads through our BlockDevice against `qemu-img convert
+// -O raw` of the same image.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pv::img::interop {
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// /bin/sh -c COMMAND.
+[[nodiscard]] CommandResult run(const std::string& command);
+// Runs COMMAND and throws with its output unless it exits 0.
+std::string must_run(const std::string& command);
+[[nodiscard]] std::string quote(const std::string& text);
+
+class TempDir {
+  public:
+    TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir();
+    [[nodiscard]] std::string file(const std::string& name) const {
+        return (m_path / name).string();
+    }
+
+  private:
+    std::filesystem::path m_path;
+};
+
+[[nodiscard]] std::vector<std::byte> read_file(const std::string& path);
+
+// PATH's virtual disk as QEMU sees it: `qemu-img convert -O raw` into SCRATCH.
+[[nodiscard]] std::vector<std::byte> qemu_raw_view(const std::string& path,
+                                                   const std::string& scratch);
+
+// PATH's whole disk read through open_image (ReadOnly); empty + a gtest
+// failure if it cannot be opened or read.
+[[nodiscard]] std::vector<std::byte> our_view(const std::string& path, bool allow_backing);
+
+// The offset of the first byte where A and B differ, or -1 if they are equal.
+[[nodiscard]] long long first_difference(const std::vector<std::byte>& a,
+                                         const std::vector<std::byte>& b);
+
+}  // namespace pv::img::interop
