@@ -164,5 +164,41 @@ TEST_F(AgentRequests, DiskWithoutOsReleaseIsAnErrorNotAHang) {
     EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
 }
 
+// The root is found on each supported filesystem, made by its own mkfs.
+class AgentFilesystems : public AgentRequests, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(AgentFilesystems, InspectsRootOnFilesystem) {
+    const std::string type = GetParam();
+    const std::string image = quote(m_dir.file("disk.raw"));
+    const std::string tree = quote(m_dir.file("tree"));
+    if (!have_program("mkfs." + type))
+        GTEST_SKIP() << "mkfs." << type << " is not installed";
+    if (type == "btrfs") {
+        ASSERT_EQ(
+            run("truncate -s 256M " + image + " && mkfs.btrfs -q --rootdir " + tree + " " + image)
+                .exit_code,
+            0);
+    } else {
+        // mkfs.xfs cannot copy a tree in; mount the new filesystem and copy.
+        const std::string mnt = quote(m_dir.file("mnt"));
+        const auto made = run("truncate -s 320M " + image + " && mkfs.xfs -q " + image +
+                              " && mkdir " + mnt + " && mount -o loop " + image + " " + mnt +
+                              " && cp -a " + tree + "/. " + mnt + " && umount " + mnt);
+        ASSERT_EQ(made.exit_code, 0) << made.output;
+    }
+    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    ASSERT_TRUE(agent) << agent.error().message();
+    auto session = patcher::Session::from_fd(agent->take_connection());
+    ASSERT_TRUE(session);
+    auto inventory = session->inspect();
+    ASSERT_TRUE(inventory) << inventory.error().message() << agent->log();
+    EXPECT_EQ(inventory->filesystem(), type);
+    EXPECT_EQ(inventory->packages_size(), 2);
+    ASSERT_TRUE(session->finish());
+    EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Filesystems, AgentFilesystems, ::testing::Values("xfs", "btrfs"));
+
 }  // namespace
 }  // namespace pv::test
