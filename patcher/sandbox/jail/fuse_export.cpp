@@ -33,8 +33,10 @@ using State = FuseExport::State;
 // fuse_session_loop() because that one can only be woken by a signal.
 void serve(State& state) {
     // This thread answers the loop device's I/O; memory reclaim in it must
-    // never wait for writeback to that same loop device (prctl(2)).
-    if (::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0)
+    // never wait for writeback to that same loop device (prctl(2)). It
+    // needs CAP_SYS_RESOURCE, which containers often drop: then we run
+    // without it rather than not at all.
+    if (::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0 && errno != EPERM)
         std::fprintf(stderr, "patchvisor: FUSE export %s: PR_SET_IO_FLUSHER: %s\n",
                      state.file_path.c_str(), std::strerror(errno));
     fuse_buf buffer{};

@@ -16,6 +16,8 @@
 #include <thread>
 #include <utility>
 
+#include "patcher/sandbox/jail/partition_table.hpp"
+
 namespace pv::sandbox {
 
 namespace {
@@ -148,8 +150,11 @@ LoopDevice::~LoopDevice() {
 
 Result<std::vector<std::string>> LoopDevice::wait_for_partitions(
     std::chrono::milliseconds timeout) const {
-    // The partition scan runs during LOOP_CONFIGURE, so the sysfs entries
-    // are normally there at once; devtmpfs nodes follow quickly.
+    // The kernel's partition scan runs during LOOP_CONFIGURE; where it found
+    // nothing (no parsers built in), the table is registered from here.
+    if (present_partitions(m_number).empty())
+        (void)PV_TRY(register_partitions(m_fd.get(), m_path));
+    // devtmpfs nodes follow the sysfs entries quickly.
     constexpr auto kSettle = 200ms;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto stable_since = std::chrono::steady_clock::now();

@@ -33,8 +33,9 @@ class LoopDevice {
     [[nodiscard]] const std::string& path() const { return m_path; }
     [[nodiscard]] int number() const { return m_number; }
 
-    // The partition nodes (/dev/loopNpM) the kernel found, once both the
-    // sysfs entry and the /dev node exist. There is no udev here to wait
+    // The partition nodes (/dev/loopNpM), once both the sysfs entry and the
+    // /dev node exist. Partitions the kernel's own scan missed are
+    // registered from the table first (partition_table.hpp). There is no udev here to wait
     // for, so this polls until the count stops changing or TIMEOUT passes;
     // an unpartitioned disk gives an empty list after a short settle time.
     [[nodiscard]] Result<std::vector<std::string>> wait_for_partitions(

@@ -119,6 +119,12 @@ std::optional<AgentOutcome> Supervisor::outcome() const {
 AgentOutcome Supervisor::wait_until(Clock::time_point until) {
     {
         std::unique_lock lock(m_mutex);
+        // At the deadline the supervising thread kills by itself, and the
+        // outcome must say so (TimedOut), not that we stopped it.
+        if (until >= m_deadline) {
+            m_changed.wait(lock, [&] { return m_outcome.has_value(); });
+            return *m_outcome;
+        }
         if (m_changed.wait_until(lock, until, [&] { return m_outcome.has_value(); }))
             return *m_outcome;
     }

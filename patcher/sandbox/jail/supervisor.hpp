@@ -37,7 +37,8 @@ class Supervisor {
     [[nodiscard]] pid_t pid() const { return m_pid; }
     [[nodiscard]] std::optional<AgentOutcome> outcome() const;
     // Waits until the process ended or UNTIL passed; in the latter case it
-    // is killed (Stopped, or TimedOut if the deadline came first).
+    // is killed (Stopped). An UNTIL at or past the deadline waits for the
+    // deadline's own kill (TimedOut).
     [[nodiscard]] AgentOutcome wait_until(Clock::time_point until);
     // Kills the process if it still runs and waits until it is reaped.
     [[nodiscard]] AgentOutcome stop();

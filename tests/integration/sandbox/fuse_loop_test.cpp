@@ -137,7 +137,7 @@ TEST(LoopDeviceTest, GptPartitionNodeAppearsAndTakesAFilesystem) {
     pv::test::TempDir dir;
     const std::string base = dir.file("base.raw"), overlay_path = dir.file("overlay.qcow2");
     expect_command("qemu-img create -q -f raw " + quote(base) +
-                   " 64M && sgdisk -q -n 1:2048:+40M -t 1:8300 " + quote(base));
+                   " 64M && sgdisk -n 1:2048:+40M -t 1:8300 " + quote(base));
     const std::string base_sha = sha256_of_file(base);
     const std::string mountpoint = make_mountpoint(dir);
     {

@@ -99,7 +99,7 @@ TEST(JailSandboxTest, AgentIsPid1OfFreshNamespacesAndTalksOverTheStream) {
         const Fd stream = (*jail)->take_stream();
         ASSERT_TRUE(stream.valid());
         const auto fields = fields_of(read_line(stream.get(), 10s));
-        EXPECT_EQ(fields.at("pid"), "1");
+        EXPECT_EQ(fields.at("process"), "1");
         for (const char* name : {"mnt", "pid", "net", "ipc", "uts"}) {
             EXPECT_NE(fields.at(name), own_namespace(name)) << name;
             EXPECT_NE(fields.at(name), "unreadable") << name;
@@ -183,8 +183,8 @@ TEST(JailSandboxTest, KilledAgentWithTheDiskMountedStillTearsDown) {
     pv::test::TempDir dir;
     const std::string base = dir.file("base.raw"), overlay_path = dir.file("overlay.qcow2");
     expect_command("qemu-img create -q -f raw " + quote(base) +
-                   " 64M && sgdisk -q -n 1:2048:+40M -t 1:8300 " + quote(base) +
-                   " && mkfs.ext4 -q -F -E offset=1048576 " + quote(base) + " 40M");
+                   " 64M && sgdisk -n 1:2048:+40M -t 1:8300 " + quote(base) +
+                   " >/dev/null && mkfs.ext4 -q -F -E offset=1048576 " + quote(base) + " 40M");
     const std::string base_sha = pv::test::sha256_of_file(base);
     {
         auto backing = img::RawImage::open(base, img::Access::ReadOnly);

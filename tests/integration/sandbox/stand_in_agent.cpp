@@ -57,7 +57,7 @@ std::string report(const std::string& disk) {
     const bool tmpfs = ::statfs("/tmp", &tmp) == 0 && tmp.f_type == 0x01021994;  // TMPFS_MAGIC
     char host[64] = {};
     ::gethostname(host, sizeof(host) - 1);
-    std::string line = "pid=" + std::to_string(::getpid());
+    std::string line = "process=" + std::to_string(::getpid());
     for (const char* name : {"mnt", "pid", "net", "ipc", "uts"})
         line += std::string(" ") + name + "=" + namespace_link(name);
     line += " interfaces=" + interfaces() + " lo_up=" + (loopback_up() ? "yes" : "no");
