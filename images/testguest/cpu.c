@@ -27,7 +27,7 @@ struct __attribute__((packed)) idt_gate {
     uint32_t reserved;
 };
 
-static uint64_t gdt[8] __attribute__((aligned(16))) = {
+uint64_t guest_gdt[8] __attribute__((aligned(16))) = {
     0,
     0,
     0x00af9b000000ffffull, /* 0x10 kernel code, 64-bit, as the VMM's */
@@ -72,11 +72,11 @@ void cpu_setup(void) {
     tss.iomap_base = sizeof(tss);
     uint64_t base = (uint64_t)&tss;
     uint64_t limit = sizeof(tss) - 1;
-    gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
-             ((limit & 0xf0000) << 32) | ((base & 0xff000000) << 32);
-    gdt[7] = base >> 32;
+    guest_gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+                   ((limit & 0xf0000) << 32) | ((base & 0xff000000) << 32);
+    guest_gdt[7] = base >> 32;
 
-    struct descriptor_pointer gdt_pointer = {sizeof(gdt) - 1, (uint64_t)gdt};
+    struct descriptor_pointer gdt_pointer = {sizeof(guest_gdt) - 1, (uint64_t)guest_gdt};
     struct descriptor_pointer idt_pointer = {sizeof(idt) - 1, (uint64_t)idt};
     __asm__ volatile("lgdt %0" : : "m"(gdt_pointer));
     __asm__ volatile("lidt %0" : : "m"(idt_pointer));

@@ -91,3 +91,77 @@ kernel_saved_rsp:
     .balign 4096
     .space 16384
 stack_top:
+
+/* PVH entry (Xen's HVM direct boot ABI, as QEMU implements it for -kernel
+   ELF images with a XEN_ELFNOTE_PHYS32_ENTRY note): 32-bit protected mode,
+   paging off, ebx = struct hvm_start_info. Builds the same identity map the
+   patchvisor VMM provides, enters long mode and continues in pvh_main. Only
+   the QEMU side of bench/boot uses it. */
+    .section .note.pvh, "a", @note
+    .balign 4
+    .long 4                 /* name size: "Xen\0" */
+    .long 4                 /* descriptor size */
+    .long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
+    .asciz "Xen"
+    .balign 4
+    .long pvh_start
+    .balign 4
+
+    .text
+    .code32
+    .globl pvh_start
+pvh_start:
+    cli
+    movl %ebx, %esi
+    movl $pvh_pdpt + 3, pvh_pml4
+    movl $pvh_pd + 3, pvh_pdpt
+    xorl %ecx, %ecx
+1:  movl %ecx, %eax
+    shll $21, %eax
+    orl $0x83, %eax                 /* present, writable, 2 MiB page */
+    movl %eax, pvh_pd(,%ecx,8)
+    movl $0, pvh_pd + 4(,%ecx,8)
+    incl %ecx
+    cmpl $512, %ecx
+    jb 1b
+    movl $pvh_pml4, %eax
+    movl %eax, %cr3
+    movl %cr4, %eax
+    orl $0x20, %eax                 /* PAE */
+    movl %eax, %cr4
+    movl $0xc0000080, %ecx          /* EFER.LME */
+    rdmsr
+    orl $0x100, %eax
+    wrmsr
+    movl %cr0, %eax
+    orl $0x80000001, %eax           /* PG and PE */
+    movl %eax, %cr0
+    lgdt pvh_gdt_pointer
+    ljmp $0x10, $pvh_long_mode
+
+    .code64
+pvh_long_mode:
+    movw $KERNEL_DATA, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    movq $stack_top, %rsp
+    movl %esi, %edi
+    call pvh_main
+2:  hlt
+    jmp 2b
+
+    .data
+    .balign 8
+pvh_gdt_pointer:
+    .word 63
+    .long guest_gdt
+
+    .bss
+    .balign 4096
+pvh_pml4:
+    .space 4096
+pvh_pdpt:
+    .space 4096
+pvh_pd:
+    .space 4096
