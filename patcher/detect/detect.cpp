@@ -142,7 +142,7 @@ std::vector<VerifyFailure> verify_patches(PackageFamily family, const std::vecto
                  package.architecture == patch.installed_architecture);
             if (!same_package || !check_version(family, package.version))
                 continue;
-            if (order(family, package.version, wanted.version) == 0 && package.version.size() > 0) {
+            if (order(family, package.version, wanted.version) == 0) {
                 found_exact = true;
                 break;
             }
