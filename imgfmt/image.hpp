@@ -24,6 +24,9 @@ enum class Backing { Refuse, Allow };
 
 // Reads the first bytes of PATH: "QFI\xfb" + version 1 → Qcow, 2 or 3 →
 // Qcow2, anything else → Raw. Missing/unreadable file → error naming it.
+// As in QEMU's probe, a version above 3 also counts as Qcow2, so that the
+// qcow2 header check refuses it instead of handing its bytes to a guest as
+// a raw disk; an empty file or a directory is an error.
 [[nodiscard]] Result<Format> detect_format(const std::string& path);
 
 struct ImageInfo {

@@ -24,10 +24,8 @@ Error header_error(const std::string& path, std::string detail) {
     return make_error(path, std::move(detail));
 }
 
-// The fixed fields, with QEMU's qcow_open() limits: clusters of 512 B to
-// 64 KiB, L2 tables of 512 B to 64 KiB, an L1 table that fits in the file.
-Result<Header> parse_fixed(const uint8_t* bytes, size_t length, uint64_t file_size,
-                           const std::string& path) {
+// The fixed fields, big-endian, after the magic and version checks.
+Result<Header> decode_fixed(const uint8_t* bytes, size_t length, const std::string& path) {
     if (length < kHeaderSize)
         return fail(header_error(path, "truncated qcow header (" + std::to_string(length) + " of " +
                                            std::to_string(kHeaderSize) + " bytes)"));
@@ -46,7 +44,14 @@ Result<Header> parse_fixed(const uint8_t* bytes, size_t length, uint64_t file_si
     header.l2_bits = bytes[33];
     header.crypt_method = static_cast<uint32_t>(load_be(bytes + 36, 4));
     header.l1_table_offset = load_be(bytes + 40, 8);
+    return header;
+}
 
+// QEMU's qcow_open() limits: clusters of 512 B to 64 KiB, L2 tables of
+// 512 B to 64 KiB, an L1 table and a backing file name inside the file.
+Result<Header> parse_fixed(const uint8_t* bytes, size_t length, uint64_t file_size,
+                           const std::string& path) {
+    Header header = PV_TRY(decode_fixed(bytes, length, path));
     if (header.size <= 1)
         return fail(header_error(
             path, "qcow virtual size " + std::to_string(header.size) + " is too small"));

@@ -25,12 +25,15 @@ class LibqcowError {
     [[nodiscard]] Error to_error(std::string operation) const {
         std::string detail = "libqcow failed";
         if (m_error != nullptr) {
-            char text[1024] = {};
-            if (libqcow_error_sprint(m_error, text, sizeof(text)) > 0)
+            // The backtrace names every step that failed, innermost first.
+            char text[2048] = {};
+            if (libqcow_error_backtrace_sprint(m_error, text, sizeof(text)) > 0)
                 detail = text;
         }
         while (!detail.empty() && (detail.back() == '\n' || detail.back() == '.'))
             detail.pop_back();
+        for (size_t at = detail.find(".\n"); at != std::string::npos; at = detail.find(".\n"))
+            detail.replace(at, 2, "; ");
         return make_error(std::move(operation), std::move(detail));
     }
 

@@ -49,6 +49,22 @@ TEST(QcowImage, EmptyQcowVersion1ReadsAsZeroes) {
     EXPECT_TRUE(all_zero(buffer));
 }
 
+TEST(QcowImage, L2TablePastTheEndOfTheFileIsAReadError) {
+    // A hostile L1 entry: the image opens (the L1 table itself is sound) but
+    // reading the cluster it maps fails cleanly, naming the file.
+    TempDir dir;
+    auto bytes = test::make_qcow2(3);
+    test::store_be(bytes, 65536, (uint64_t{1} << 40) | (uint64_t{1} << 63), 8);
+    write_file(dir.file("wild.qcow2"), bytes);
+    auto image = open_image(dir.file("wild.qcow2"), Access::ReadOnly, Backing::Refuse);
+    ASSERT_TRUE(image) << image.error().message();
+    std::vector<std::byte> buffer(512);
+    auto read = (*image)->read_at(buffer, 0);
+    ASSERT_FALSE(read);
+    EXPECT_NE(read.error().message().find(dir.file("wild.qcow2")), std::string::npos);
+    EXPECT_NE(read.error().message().find("L2 table"), std::string::npos) << read.error().message();
+}
+
 TEST(QcowImage, ReadWriteAccessIsRefused) {
     TempDir dir;
     write_file(dir.file("v3.qcow2"), test::make_qcow2(3));
