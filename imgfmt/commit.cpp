@@ -102,23 +102,30 @@ class Merger {
     [[nodiscard]] uint64_t done() const { return m_done; }
 
   private:
-    // Writes the buffer's non-zero runs of GRANULE bytes (all of it when 0).
+    // Writes the buffer's non-zero runs of GRANULE-aligned pieces (all of it
+    // when GRANULE is 0); the pieces follow the target's cluster boundaries.
     Result<void> write_chunk(uint64_t offset, uint64_t length, uint64_t granule) {
         if (granule == 0)
             return m_target.write_at(std::span(m_buffer.data(), length), offset);
         uint64_t run_start = 0;
         bool in_run = false;
-        for (uint64_t at = 0; at <= length; at += granule) {
-            const uint64_t piece = std::min(granule, length - std::min(at, length));
-            const bool data = at < length && !is_zero(m_buffer.data() + at, piece);
+        for (uint64_t at = 0; at < length;) {
+            const uint64_t piece = std::min(granule - (offset + at) % granule, length - at);
+            const bool data = !is_zero(m_buffer.data() + at, piece);
             if (data && !in_run)
                 run_start = at;
             if (!data && in_run)
-                PV_TRY(m_target.write_at(std::span(m_buffer.data() + run_start, at - run_start),
-                                         offset + run_start));
+                PV_TRY(write_run(offset, run_start, at));
             in_run = data;
+            at += piece;
         }
+        if (in_run)
+            PV_TRY(write_run(offset, run_start, length));
         return {};
+    }
+
+    Result<void> write_run(uint64_t offset, uint64_t begin, uint64_t end) {
+        return m_target.write_at(std::span(m_buffer.data() + begin, end - begin), offset + begin);
     }
 
     Qcow2Image& m_overlay;

@@ -98,7 +98,7 @@ TEST_F(ImgCli, BadFilesNameTheFileAndExitOne) {
     must("printf 'QFI\\373\\000\\000\\000\\003' > " + quote(garbage) +
          " && head -c 200 /dev/urandom >> " + quote(garbage));
     for (const auto& path : {missing, truncated, garbage}) {
-        for (const std::string& command : {"img info ", "img commit --output /tmp/x.raw ",
+        for (const std::string command : {"img info ", "img commit --output /tmp/x.raw ",
                                            "img write --offset 0 --length 1 --pattern 1 "}) {
             const auto result = patchvisor(command + quote(path));
             EXPECT_EQ(result.exit_code, 1) << command << path << "\n" << result.output;

@@ -95,15 +95,15 @@ TEST(CommitFailure, RefusesAnImageInUseByQemu) {
     make_base_and_overlay(base, overlay, "4M");
     const auto before = test::sha256_of_file(base);
     // qemu-io keeps the image open (and locked) while it waits for commands.
-    must("(sleep 30 | qemu-io -f raw " + quote(base) + " >/dev/null 2>&1 & echo $! > " +
-         quote(dir.file("pid")) + ")");
+    must("(sleep 30 2>/dev/null </dev/null | qemu-io -f raw " + quote(base) +
+         " >/dev/null 2>&1 & echo $! > " + quote(dir.file("pid")) + ")");
     for (int i = 0; i < 100 && !is_locked(base); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ASSERT_TRUE(is_locked(base)) << "qemu-io did not lock the image";
 
     CommitOptions options;
     const auto result = commit_overlay(overlay, options);
-    run("pkill -f " + quote("qemu-io -f raw " + base));
+    must("kill $(cat " + quote(dir.file("pid")) + ")");
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().message().find("in use by another process"), std::string::npos)
         << result.error().message();

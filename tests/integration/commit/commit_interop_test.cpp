@@ -28,6 +28,10 @@ const BaseKind kBases[] = {
     {"compressed_qcow2", "qcow2", "-O qcow2 -c"},
 };
 
+void PrintTo(const BaseKind& kind, std::ostream* out) {
+    *out << kind.name;
+}
+
 void must(const std::string& command) {
     const auto result = run(command);
     ASSERT_EQ(result.exit_code, 0) << command << "\n" << result.output;
@@ -125,7 +129,10 @@ TEST(Commit, RawTargetKeepsHolesAsHoles) {
     ASSERT_EQ(::stat(options.output->c_str(), &status), 0);
     EXPECT_EQ(status.st_size, 1 << 30);
     EXPECT_LE(status.st_blocks * 512, 8 << 20) << "1 GiB disk with 3 MiB of data must stay sparse";
-    EXPECT_EQ(result->bytes_copied, 3u << 20);
+    // qemu-img create allocates the first block of a raw image, so the base
+    // holds a few KiB of (zero) data at offset 0 besides the 1 MiB written.
+    EXPECT_GE(result->bytes_copied, 3u << 20);
+    EXPECT_LE(result->bytes_copied, (3u << 20) + (64u << 10));
     must("qemu-img compare " + quote(overlay) + " " + quote(*options.output));
 }
 
