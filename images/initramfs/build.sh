@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Agent initramfs recipe, run by scripts/images: build.sh OUT WORK
-# Packs $PV_AGENT (pv-agent) as /init with the directories it mounts on into a
+# Packs $PV_AGENT (pv-agent, stripped) as /init with the directories it mounts on into a
 # reproducible gzip'ed newc cpio: sorted entries, owner root, every mtime
 # clamped to SOURCE_DATE_EPOCH (default 0), inode numbers renumbered
 # (cpio --reproducible), gzip -n (no name or time stamp).
@@ -22,6 +22,8 @@ root=$work/root
 cd "$root"
 umask 022
 install -m 0755 "$agent" init
+# Debug info stays in the build tree; the initramfs gets a stripped copy.
+if command -v strip >/dev/null; then strip --strip-all init || fail "strip $agent failed"; fi
 mkdir -m 0755 dev proc sys mnt run tmp
 chmod 1777 tmp
 # The kernel opens /dev/console for init's stdio before the agent mounts devtmpfs.
