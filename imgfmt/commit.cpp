@@ -210,13 +210,21 @@ Result<CommitResult> commit_overlay(const std::string& overlay_path, const Commi
     auto overlay = PV_TRY(Qcow2Image::open(overlay_path, Access::ReadOnly, Backing::Allow));
     if (!overlay->backing_file() || overlay->backing() == nullptr)
         return fail(make_error("commit " + overlay_path, "it has no backing file to merge into"));
+    const auto lock = PV_TRY(ImageLock::acquire(overlay->backing()->name()));
+    return commit_locked(*overlay, lock, options);
+}
+
+Result<CommitResult> commit_locked(Qcow2Image& overlay, const ImageLock& lock,
+                                   const CommitOptions& options) {
+    if (overlay.backing() == nullptr || overlay.backing()->name() != lock.path())
+        return fail(make_error("commit " + overlay.name(),
+                               "its backing file is not the locked image " + lock.path()));
     CommitResult result;
-    result.original = overlay->backing()->name();
-    const auto lock = PV_TRY(ImageLock::acquire(result.original));
+    result.original = lock.path();
     const auto original_format = PV_TRY(detect_format(result.original));
     result.format = options.format.value_or(default_target_format(original_format));
     result.target = options.output.value_or(result.original);
-    result.virtual_size = overlay->size();
+    result.virtual_size = overlay.size();
     if (options.output && std::filesystem::exists(*options.output))
         return fail(make_error("commit to " + *options.output,
                                "the file exists; remove it or choose another --output"));
@@ -226,19 +234,19 @@ Result<CommitResult> commit_overlay(const std::string& overlay_path, const Commi
             return fail(make_error("keep a backup of " + result.original,
                                    *result.backup + " exists; move it away first"));
     }
+    if (result.format == Format::Qcow)
+        return fail(make_error("commit " + overlay.name(),
+                               "qcow (version 1) targets are not supported; use raw or qcow2"));
 
-    const auto plan = PV_TRY(plan_segments(*overlay, *overlay->backing()));
+    BlockDevice& base = *overlay.backing();
+    const auto plan = PV_TRY(plan_segments(overlay, base));
     auto temp = PV_TRY(TempFile::next_to(result.target));
     if (result.format == Format::Raw)
-        PV_TRY(write_raw_target(*overlay, *overlay->backing(), temp.path(), plan, options.progress,
+        PV_TRY(write_raw_target(overlay, base, temp.path(), plan, options.progress,
                                 result.bytes_copied));
-    else if (result.format == Format::Qcow2)
-        PV_TRY(write_qcow2_target(*overlay, *overlay->backing(), temp.path(), plan,
-                                  options.progress, result.bytes_copied));
     else
-        return fail(make_error("commit " + overlay_path,
-                               "qcow (version 1) targets are not "
-                               "supported; use raw or qcow2"));
+        PV_TRY(write_qcow2_target(overlay, base, temp.path(), plan, options.progress,
+                                  result.bytes_copied));
     PV_TRY(temp.install(result.target, result.backup, result.original));
     return result;
 }

@@ -11,6 +11,8 @@
 
 #include "common/error.hpp"
 #include "imgfmt/image.hpp"
+#include "imgfmt/lock.hpp"
+#include "imgfmt/qcow2/qcow2_image.hpp"
 
 namespace pv::img {
 
@@ -40,5 +42,11 @@ struct CommitResult {
 // target's temporary file is removed and the original is untouched.
 [[nodiscard]] Result<CommitResult> commit_overlay(const std::string& overlay_path,
                                                   const CommitOptions& options);
+
+// The same for an overlay already open, by a caller that already holds the
+// original's lock (the patch job holds it from start to end). LOCK must be
+// the lock of OVERLAY's backing file.
+[[nodiscard]] Result<CommitResult> commit_locked(Qcow2Image& overlay, const ImageLock& lock,
+                                                 const CommitOptions& options);
 
 }  // namespace pv::img
