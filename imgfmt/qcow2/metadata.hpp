@@ -10,6 +10,7 @@
 // at worst leak clusters.
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -72,6 +73,9 @@ class Metadata {
     // DATA_PENDING asks for an fdatasync even if no metadata changed.
     [[nodiscard]] Result<void> flush(bool data_pending);
     [[nodiscard]] bool dirty() const;
+    // Called at the start of every flush (including the ones cache
+    // eviction makes), to get queued data writes onto the file first.
+    void set_before_flush(std::function<Result<void>()> hook) { m_before_flush = std::move(hook); }
 
   private:
     Metadata(int fd, std::string path, const Header& header);
@@ -106,6 +110,7 @@ class Metadata {
     std::set<uint64_t> m_dirty_refcount_table;
     std::map<uint64_t, RefcountBlock> m_refcount_blocks;
     uint64_t m_next_free_cluster = 0;
+    std::function<Result<void>()> m_before_flush;
 };
 
 }  // namespace pv::img::qcow2

@@ -75,6 +75,11 @@ Qcow2Image::~Qcow2Image() {
     // Close is a flush: callers that care about errors call flush() first.
     if (m_state && m_state->access == Access::ReadWrite)
         (void)flush();
+    // The worker must stop before the descriptors and caches it uses go.
+    if (m_state) {
+        m_state->meta->set_before_flush(nullptr);
+        m_state->write_behind.reset();
+    }
 }
 
 uint64_t Qcow2Image::size() const {
@@ -99,6 +104,7 @@ BlockDevice* Qcow2Image::backing() const {
 Result<void> Qcow2Image::read_at(std::span<std::byte> buffer, uint64_t offset) {
     PV_TRY(check_range("read", offset, buffer.size()));
     State& state = *m_state;
+    PV_TRY(qcow2::drain_writes(state));
     uint64_t done = 0;
     while (done < buffer.size()) {
         const uint64_t pos = offset + done;
@@ -134,6 +140,7 @@ Result<std::vector<Extent>> Qcow2Image::map(uint64_t offset, uint64_t length) {
 Result<void> Qcow2Image::flush() {
     if (m_state->access == Access::ReadOnly)
         return {};
+    PV_TRY(qcow2::drain_writes(*m_state));
     PV_TRY(m_state->meta->flush(m_state->data_pending));
     m_state->data_pending = false;
     return {};

@@ -170,6 +170,8 @@ Result<std::unique_ptr<Qcow2Image::State>> open_state(const std::string& path, A
         state->header.autoclear_features = 0;
     }
     state->backing = std::move(backing);
+    if (access == Access::ReadWrite)
+        open_direct(*state);
     state->head_fill.resize(state->header.cluster_size());
     state->tail_fill.resize(state->header.cluster_size());
     return state;

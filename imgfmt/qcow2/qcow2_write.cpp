@@ -14,30 +14,6 @@ namespace {
 
 using qcow2::ClusterKind;
 
-Result<void> pwritev_all(const Qcow2Image::State& state, iovec* iov, int count, uint64_t offset) {
-    while (count > 0) {
-        const ssize_t done = ::pwritev(state.fd.get(), iov, count, static_cast<off_t>(offset));
-        if (done < 0) {
-            if (errno == EINTR)
-                continue;
-            return fail(
-                errno_error("write " + state.path + " at offset " + std::to_string(offset)));
-        }
-        offset += static_cast<uint64_t>(done);
-        auto left = static_cast<size_t>(done);
-        while (count > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            ++iov;
-            --count;
-        }
-        if (count > 0) {
-            iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-            iov->iov_len -= left;
-        }
-    }
-    return {};
-}
-
 // The rest of a partially written cluster: the backing file's bytes for a
 // cluster this file does not hold, zeroes for a zero cluster.
 Result<void> fill(Qcow2Image::State& state, std::span<std::byte> out, uint64_t pos,
@@ -68,7 +44,13 @@ Result<void> write_clusters(Qcow2Image::State& state, uint64_t host_cluster, uin
         PV_TRY(fill(state, std::span(state.tail_fill).first(tail), end, fill_from));
         iov[count++] = iovec{state.tail_fill.data(), tail};
     }
-    return pwritev_all(state, iov, count, host_cluster);
+    return qcow2::write_host(state, iov, count, host_cluster);
+}
+
+Result<void> write_in_place(Qcow2Image::State& state, std::span<const std::byte> data,
+                            uint64_t host) {
+    iovec iov{const_cast<std::byte*>(data.data()), data.size()};
+    return qcow2::write_host(state, &iov, 1, host);
 }
 
 Result<void> write_run(Qcow2Image::State& state, qcow2::L2Table& table, const qcow2::Run& run,
@@ -81,8 +63,7 @@ Result<void> write_run(Qcow2Image::State& state, qcow2::L2Table& table, const qc
         case ClusterKind::Data:
             if (!run.copied)
                 break;
-            return pwrite_all(state.fd.get(), data.data(), data.size(), run.host,
-                              "write " + state.path);
+            return write_in_place(state, data, run.host);
         case ClusterKind::ZeroAllocated:
             if (!run.copied)
                 break;

@@ -159,6 +159,8 @@ bool Metadata::dirty() const {
 // data of new clusters was written before any of this (qcow2 spec order:
 // data, refcounts, L2, L1).
 Result<void> Metadata::flush(bool data_pending) {
+    if (m_before_flush)
+        PV_TRY(m_before_flush());
     bool step_one = !m_dirty_refcount_table.empty();
     for (const auto& [index, block] : m_refcount_blocks)
         step_one = step_one || block.dirty;

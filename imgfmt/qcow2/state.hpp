@@ -12,6 +12,9 @@
 #include "imgfmt/qcow2/header.hpp"
 #include "imgfmt/qcow2/metadata.hpp"
 #include "imgfmt/qcow2/qcow2_image.hpp"
+#include "imgfmt/qcow2/write_behind.hpp"
+
+struct iovec;
 
 namespace pv::img {
 
@@ -28,6 +31,11 @@ struct Qcow2Image::State {
     // Scratch clusters for the head and tail of partial-cluster writes.
     std::vector<std::byte> head_fill;
     std::vector<std::byte> tail_fill;
+    // A second descriptor with O_DIRECT for large aligned data writes and
+    // the worker that writes them (data_io.cpp); unset where the filesystem
+    // does not support O_DIRECT. Declared last: destroyed (drained) first.
+    Fd direct_fd;
+    std::unique_ptr<qcow2::WriteBehind> write_behind;
 };
 
 namespace qcow2 {
@@ -54,6 +62,13 @@ struct Run {
 // past its end or without one.
 [[nodiscard]] Result<void> read_backing(Qcow2Image::State& state, std::span<std::byte> out,
                                         uint64_t pos);
+
+// Writes the iovecs to host offset HOST (data clusters only).
+[[nodiscard]] Result<void> write_host(Qcow2Image::State& state, iovec* iov, int count,
+                                      uint64_t host);
+void open_direct(Qcow2Image::State& state);
+// Waits for queued data writes (before reads of the file and fdatasync).
+[[nodiscard]] Result<void> drain_writes(Qcow2Image::State& state);
 
 // Opens the qcow2 file at PATH with BACKING (may be null) already resolved.
 [[nodiscard]] Result<std::unique_ptr<Qcow2Image::State>> open_state(

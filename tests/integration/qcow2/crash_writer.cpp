@@ -31,12 +31,18 @@ Result<void> write_forever(const std::string& overlay, uint64_t seed) {
         PV_TRY(Qcow2Image::open(overlay, pv::img::Access::ReadWrite, pv::img::Backing::Allow));
     std::mt19937_64 random(seed);
     const uint64_t cluster = image->cluster_size();
-    std::vector<std::byte> data(4 * cluster);
+    // Up to 2 MiB: large aligned writes take the O_DIRECT write-behind path,
+    // small unaligned ones the buffered path with copy-on-write.
+    std::vector<std::byte> data(32 * cluster);
     std::printf("ready\n");
     std::fflush(stdout);
     for (uint64_t op = 0;; ++op) {
-        const uint64_t length = 1 + random() % data.size();
-        const uint64_t offset = random() % (image->size() - length);
+        const bool large = random() % 4 == 0;
+        const uint64_t length =
+            large ? cluster * (1 + random() % 32) : 1 + random() % (4 * cluster);
+        uint64_t offset = random() % (image->size() - length);
+        if (large)
+            offset -= offset % cluster;
         for (auto& b : data)
             b = static_cast<std::byte>(op);
         if (random() % 8 == 0)
