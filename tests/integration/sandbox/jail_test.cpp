@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "imgfmt/qcow2/qcow2_image.hpp"
 #include "imgfmt/raw/raw_image.hpp"
@@ -85,7 +87,8 @@ void expect_nothing_left() {
     const std::string prefix = "/run/patchvisor/" + std::to_string(::getpid()) + "-";
     EXPECT_FALSE(mounted_under(prefix)) << pv::test::run("grep patchvisor /proc/mounts").output;
     EXPECT_FALSE(loop_backed_under(prefix)) << pv::test::run("losetup -a").output;
-    for (const auto& entry : std::filesystem::directory_iterator("/run/patchvisor"))
+    std::error_code missing;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/patchvisor", missing))
         EXPECT_NE(entry.path().string().rfind(prefix, 0), 0u) << entry.path();
 }
 
@@ -173,6 +176,88 @@ TEST(JailSandboxTest, AgentThatNeverConnectsFailsTheStartCleanly) {
     options.agent_path = dir.file("missing-agent");
     EXPECT_FALSE(JailSandbox::start(disk, options, "test"));
     expect_nothing_left();
+}
+
+// Batch runs sandboxes side by side: the second jail's mount namespace
+// starts with a copy of the first one's FUSE export mount. Tearing the
+// first down must neither hang on that copy nor leave anything behind.
+TEST(JailSandboxTest, SandboxesSideBySideTearDownIndependently) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    MemoryDevice first_disk(16 * kMiB), second_disk(16 * kMiB);
+    const SandboxOptions first_options = options_for(dir, "stand-in-hang", 60s);
+    auto first = JailSandbox::start(first_disk, first_options, "test");
+    ASSERT_TRUE(first) << first.error().message();
+    SandboxOptions second_options = first_options;
+    second_options.log_path = dir.file("second.log");
+    auto second = JailSandbox::start(second_disk, second_options, "test");
+    ASSERT_TRUE(second) << second.error().message();
+    EXPECT_NE((*first)->disk_path(), (*second)->disk_path());
+    const std::string first_runtime = (*first)->runtime_path();
+    const auto started = std::chrono::steady_clock::now();
+    auto first_down = (*first)->teardown();
+    ASSERT_TRUE(first_down) << first_down.error().message();
+    EXPECT_EQ(first_down->ending, Ending::Stopped);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_FALSE(mounted_under(first_runtime));
+    EXPECT_FALSE(std::filesystem::exists(first_runtime));
+    EXPECT_FALSE((*second)->outcome()) << "the second sandbox must still run";
+    auto second_down = (*second)->teardown();
+    ASSERT_TRUE(second_down) << second_down.error().message();
+    expect_nothing_left();
+}
+
+// Whether a process's command line mentions TEXT.
+bool process_mentions(const std::string& text) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        std::ifstream in(entry.path() / "cmdline");
+        const std::string command_line((std::istreambuf_iterator<char>(in)), {});
+        if (command_line.find(text) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+// patchvisor itself killed: the agent must die with it (parent-death
+// signal) and the loop device detach by itself (autoclear); what remains is
+// a dead FUSE mount under /run/patchvisor/<pid>-<n>/, which is what a later
+// `patchvisor gc` removes. The test does that removal itself.
+TEST(JailSandboxTest, CrashOfPatchvisorLeavesOnlyADeadMountForGc) {
+    PV_SKIP_WITHOUT_PRIVILEGES();
+    pv::test::TempDir dir;
+    const SandboxOptions options = options_for(dir, "stand-in-hang", 60s);
+    int report[2];
+    ASSERT_EQ(::pipe(report), 0);
+    const pid_t patchvisor = ::fork();
+    if (patchvisor == 0) {
+        MemoryDevice disk(16 * kMiB);
+        auto jail = JailSandbox::start(disk, options, "test");
+        const std::string runtime = jail ? (*jail)->runtime_path() : "";
+        (void)!::write(report[1], runtime.data(), runtime.size());
+        ::close(report[1]);
+        for (;;)
+            ::pause();
+    }
+    ::close(report[1]);
+    char buffer[256] = {};
+    const ssize_t got = ::read(report[0], buffer, sizeof(buffer) - 1);
+    ::close(report[0]);
+    ::kill(patchvisor, SIGKILL);
+    ::waitpid(patchvisor, nullptr, 0);
+    ASSERT_GT(got, 0) << "the jail did not start in the child";
+    const std::string runtime(buffer, static_cast<size_t>(got));
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while ((process_mentions(runtime) || loop_backed_under(runtime)) &&
+           std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(process_mentions(runtime)) << "the agent outlived patchvisor";
+    EXPECT_FALSE(loop_backed_under(runtime)) << pv::test::run("losetup -a").output;
+    // What gc does: lazily unmount the dead export, remove the directory.
+    EXPECT_TRUE(mounted_under(runtime + "/export"));
+    expect_command("umount -l " + quote(runtime + "/export") + " && rmdir " +
+                   quote(runtime + "/export") + " && rm -f " + quote(runtime + "/agent.sock") +
+                   " && rmdir " + quote(runtime));
+    EXPECT_FALSE(mounted_under(runtime));
 }
 
 // The real agent mounts the guest filesystem inside the jail; killing it
