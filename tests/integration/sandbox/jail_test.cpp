@@ -300,5 +300,21 @@ TEST(JailSandboxTest, KilledAgentWithTheDiskMountedStillTearsDown) {
     EXPECT_EQ(pv::test::sha256_of_file(base), base_sha);
 }
 
+// Choosing needs no privileges: the jail, with a reason, until the microVM
+// sandbox exists; --sandbox values parse or fail clearly.
+TEST(SandboxChoiceTest, PicksTheJailWithAReasonAndParsesRequests) {
+    auto automatic = choose_sandbox(SandboxRequest::Auto);
+    ASSERT_TRUE(automatic) << automatic.error().message();
+    EXPECT_EQ(automatic->kind, SandboxKind::Jail);
+    EXPECT_FALSE(automatic->reason.empty());
+    EXPECT_EQ(kind_name(choose_sandbox(SandboxRequest::Jail)->kind), "jail");
+    EXPECT_FALSE(choose_sandbox(SandboxRequest::MicroVm));
+    EXPECT_EQ(parse_request("auto").value(), SandboxRequest::Auto);
+    EXPECT_EQ(parse_request("microvm").value(), SandboxRequest::MicroVm);
+    EXPECT_FALSE(parse_request("chroot"));
+    EXPECT_EQ((AgentOutcome{Ending::Exited, 3, 0}.describe()), "exited with status 3");
+    EXPECT_FALSE((AgentOutcome{Ending::TimedOut, 0, SIGKILL}.succeeded()));
+}
+
 }  // namespace
 }  // namespace pv::sandbox::test
