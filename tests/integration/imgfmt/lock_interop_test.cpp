@@ -111,7 +111,7 @@ TEST_P(LockInterop, QemuIoCannotOpenAnImageWeHold) {
     EXPECT_NE(result.output.find("lock"), std::string::npos) << result.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(ReadWriteAndReadOnly, LockInterop, ::testing::Values(false, true),
+INSTANTIATE_TEST_SUITE_P(QemuIo, LockInterop, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "ReadOnly" : "ReadWrite"; });
 
 }  // namespace

@@ -27,7 +27,7 @@ void expect_refused(const std::string& path, const std::string& problem) {
     EXPECT_NE(image.error().message().find(problem), std::string::npos) << image.error().message();
 }
 
-TEST(BadInput, MissingFile) {
+TEST(ImageBadInput, MissingFile) {
     TempDir dir;
     expect_refused(dir.file("nothing-here.qcow2"), "No such file or directory");
     auto format = detect_format(dir.file("nothing-here.qcow2"));
@@ -35,19 +35,19 @@ TEST(BadInput, MissingFile) {
     EXPECT_EQ(format.error().code, ENOENT);
 }
 
-TEST(BadInput, EmptyFile) {
+TEST(ImageBadInput, EmptyFile) {
     TempDir dir;
     write_file(dir.file("empty"), {});
     expect_refused(dir.file("empty"), "empty");
 }
 
-TEST(BadInput, Directory) {
+TEST(ImageBadInput, Directory) {
     TempDir dir;
     ASSERT_EQ(::mkdir(dir.file("subdir").c_str(), 0755), 0);
     expect_refused(dir.file("subdir"), "is a directory");
 }
 
-TEST(BadInput, TruncatedQcowHeader) {
+TEST(ImageBadInput, TruncatedQcowHeader) {
     TempDir dir;
     auto bytes = test::make_qcow1();
     bytes.resize(30);
@@ -55,7 +55,7 @@ TEST(BadInput, TruncatedQcowHeader) {
     expect_refused(dir.file("short.qcow"), "truncated qcow header");
 }
 
-TEST(BadInput, TruncatedQcow2Header) {
+TEST(ImageBadInput, TruncatedQcow2Header) {
     TempDir dir;
     auto bytes = test::make_qcow2(3);
     bytes.resize(60);
@@ -63,7 +63,7 @@ TEST(BadInput, TruncatedQcow2Header) {
     expect_refused(dir.file("short.qcow2"), "qcow2");
 }
 
-TEST(BadInput, UnknownQcowVersionAfterTheMagic) {
+TEST(ImageBadInput, UnknownQcowVersionAfterTheMagic) {
     // "QFI\xfb" then version 4: QEMU's magic with a version nobody defined
     // must not silently become a raw disk.
     TempDir dir;
@@ -73,7 +73,7 @@ TEST(BadInput, UnknownQcowVersionAfterTheMagic) {
     expect_refused(dir.file("v4.qcow2"), "version 4");
 }
 
-TEST(BadInput, BadMagicWhenQcow2IsNamedExplicitly) {
+TEST(ImageBadInput, BadMagicWhenQcow2IsNamedExplicitly) {
     TempDir dir;
     auto bytes = test::make_qcow2(3);
     bytes[3] = 0x00;  // "QFI\0": three bytes match, the fourth does not
@@ -85,7 +85,7 @@ TEST(BadInput, BadMagicWhenQcow2IsNamedExplicitly) {
     EXPECT_NE(image.error().message().find(dir.file("partial.qcow2")), std::string::npos);
 }
 
-TEST(BadInput, RawFileOpenedExplicitlyAsQcow2) {
+TEST(ImageBadInput, RawFileOpenedExplicitlyAsQcow2) {
     TempDir dir;
     write_file(dir.file("disk.raw"), std::vector<uint8_t>(1 << 20, 0x42));
     auto info = inspect_image(dir.file("disk.raw"), Format::Qcow2);
@@ -96,7 +96,7 @@ TEST(BadInput, RawFileOpenedExplicitlyAsQcow2) {
     EXPECT_NE(image.error().message().find(dir.file("disk.raw")), std::string::npos);
 }
 
-TEST(BadInput, AbsurdQcowVirtualSize) {
+TEST(ImageBadInput, AbsurdQcowVirtualSize) {
     TempDir dir;
     auto bytes = test::make_qcow1();
     store_be(bytes, 24, UINT64_MAX - 7, 8);
@@ -104,7 +104,7 @@ TEST(BadInput, AbsurdQcowVirtualSize) {
     expect_refused(dir.file("huge.qcow"), "absurdly large");
 }
 
-TEST(BadInput, AbsurdQcow2VirtualSize) {
+TEST(ImageBadInput, AbsurdQcow2VirtualSize) {
     TempDir dir;
     auto bytes = test::make_qcow2(3);
     store_be(bytes, 24, uint64_t{1} << 62, 8);
@@ -112,7 +112,7 @@ TEST(BadInput, AbsurdQcow2VirtualSize) {
     expect_refused(dir.file("huge.qcow2"), "absurd");
 }
 
-TEST(BadInput, QcowL1TablePastTheEndOfTheFile) {
+TEST(ImageBadInput, QcowL1TablePastTheEndOfTheFile) {
     TempDir dir;
     auto bytes = test::make_qcow1();
     store_be(bytes, 40, 1 << 30, 8);
@@ -120,7 +120,7 @@ TEST(BadInput, QcowL1TablePastTheEndOfTheFile) {
     expect_refused(dir.file("l1.qcow"), "L1 table lies past the end of the file");
 }
 
-TEST(BadInput, Qcow2L1TablePastTheEndOfTheFile) {
+TEST(ImageBadInput, Qcow2L1TablePastTheEndOfTheFile) {
     TempDir dir;
     auto bytes = test::make_qcow2(3);
     store_be(bytes, 40, uint64_t{1} << 30, 8);
@@ -128,7 +128,7 @@ TEST(BadInput, Qcow2L1TablePastTheEndOfTheFile) {
     expect_refused(dir.file("l1.qcow2"), "L1 table lies past the end of the file");
 }
 
-TEST(BadInput, QcowClusterSizeOutOfRange) {
+TEST(ImageBadInput, QcowClusterSizeOutOfRange) {
     TempDir dir;
     auto bytes = test::make_qcow1();
     bytes[32] = 40;
@@ -136,7 +136,7 @@ TEST(BadInput, QcowClusterSizeOutOfRange) {
     expect_refused(dir.file("cluster.qcow"), "cluster size");
 }
 
-TEST(BadInput, UnsupportedQcow2IncompatibleFeature) {
+TEST(ImageBadInput, UnsupportedQcow2IncompatibleFeature) {
     // Bit 2, an external data file: the clusters are not in this file, so
     // reading this file alone would return wrong data.
     TempDir dir;
@@ -150,7 +150,7 @@ TEST(BadInput, UnsupportedQcow2IncompatibleFeature) {
         << image.error().message();
 }
 
-TEST(BadInput, UnknownQcow2IncompatibleFeature) {
+TEST(ImageBadInput, UnknownQcow2IncompatibleFeature) {
     TempDir dir;
     auto bytes = test::make_qcow2(3);
     store_be(bytes, 72, uint64_t{1} << 40, 8);
@@ -158,7 +158,7 @@ TEST(BadInput, UnknownQcow2IncompatibleFeature) {
     expect_refused(dir.file("future.qcow2"), "incompatible feature");
 }
 
-TEST(BadInput, EncryptedQcowIsRefusedClearly) {
+TEST(ImageBadInput, EncryptedQcowIsRefusedClearly) {
     TempDir dir;
     auto bytes = test::make_qcow1();
     store_be(bytes, 36, 1, 4);  // crypt_method AES
@@ -172,7 +172,7 @@ TEST(BadInput, EncryptedQcowIsRefusedClearly) {
               dir.file("secret.qcow") + ": encrypted qcow images are not supported");
 }
 
-TEST(BadInput, QcowBackingNameLongerThanQemuAllows) {
+TEST(ImageBadInput, QcowBackingNameLongerThanQemuAllows) {
     TempDir dir;
     auto bytes = test::make_qcow1("base");
     store_be(bytes, 16, 5000, 4);

@@ -12,7 +12,7 @@ using test::kCraftedSize;
 using test::TempDir;
 using test::write_file;
 
-TEST(ParseFormat, AcceptsTheThreeNamesAndRoundTrips) {
+TEST(ImageParseFormat, AcceptsTheThreeNamesAndRoundTrips) {
     for (const Format format : {Format::Raw, Format::Qcow, Format::Qcow2}) {
         auto parsed = parse_format(format_name(format));
         ASSERT_TRUE(parsed);
@@ -21,7 +21,7 @@ TEST(ParseFormat, AcceptsTheThreeNamesAndRoundTrips) {
     EXPECT_EQ(format_name(Format::Qcow2), "qcow2");
 }
 
-TEST(ParseFormat, RejectsUnknownNamesSayingWhichAreKnown) {
+TEST(ImageParseFormat, RejectsUnknownNamesSayingWhichAreKnown) {
     for (const char* name : {"vmdk", "QCOW2", "", "qcow3"}) {
         auto parsed = parse_format(name);
         ASSERT_FALSE(parsed) << name;
@@ -29,7 +29,7 @@ TEST(ParseFormat, RejectsUnknownNamesSayingWhichAreKnown) {
     }
 }
 
-TEST(DetectFormat, ReadsTheMagicAndVersion) {
+TEST(ImageDetectFormat, ReadsTheMagicAndVersion) {
     TempDir dir;
     write_file(dir.file("v1"), test::make_qcow1());
     write_file(dir.file("v2"), test::make_qcow2(2));
@@ -41,7 +41,7 @@ TEST(DetectFormat, ReadsTheMagicAndVersion) {
     EXPECT_EQ(detect_format(dir.file("raw")).value(), Format::Raw);
 }
 
-TEST(DetectFormat, PartialMagicAndVersionZeroAreRaw) {
+TEST(ImageDetectFormat, PartialMagicAndVersionZeroAreRaw) {
     TempDir dir;
     auto almost = test::make_qcow2(3);
     almost[3] = 0xfa;  // "QFI\xfa"
@@ -55,7 +55,7 @@ TEST(DetectFormat, PartialMagicAndVersionZeroAreRaw) {
     EXPECT_EQ(detect_format(dir.file("short")).value(), Format::Raw);
 }
 
-TEST(InspectImage, RawReportsFileSizeAsVirtualSize) {
+TEST(ImageInspect, RawReportsFileSizeAsVirtualSize) {
     TempDir dir;
     write_file(dir.file("raw"), std::vector<uint8_t>(12345, 1));
     auto info = inspect_image(dir.file("raw"));
@@ -68,7 +68,7 @@ TEST(InspectImage, RawReportsFileSizeAsVirtualSize) {
     EXPECT_FALSE(info->backing_file);
 }
 
-TEST(InspectImage, QcowVersion1HeaderFields) {
+TEST(ImageInspect, QcowVersion1HeaderFields) {
     TempDir dir;
     write_file(dir.file("v1"), test::make_qcow1("base.qcow"));
     auto info = inspect_image(dir.file("v1"));
@@ -83,7 +83,7 @@ TEST(InspectImage, QcowVersion1HeaderFields) {
     EXPECT_EQ(*info->backing_file, "base.qcow");
 }
 
-TEST(InspectImage, Qcow2Version2And3HeaderFields) {
+TEST(ImageInspect, Qcow2Version2And3HeaderFields) {
     TempDir dir;
     for (const uint32_t version : {2u, 3u}) {
         const std::string path = dir.file("v" + std::to_string(version));
@@ -99,7 +99,7 @@ TEST(InspectImage, Qcow2Version2And3HeaderFields) {
     }
 }
 
-TEST(InspectImage, ExplicitRawFormatTreatsAQcow2FileAsBytes) {
+TEST(ImageInspect, ExplicitRawFormatTreatsAQcow2FileAsBytes) {
     TempDir dir;
     write_file(dir.file("v3"), test::make_qcow2(3));
     auto info = inspect_image(dir.file("v3"), Format::Raw);
