@@ -15,7 +15,7 @@ namespace pv::patcher {
 namespace {
 
 // A manifest is a few KiB; anything this large is not one.
-constexpr uint64_t kMaxManifestSize = 16 * 1024 * 1024;
+constexpr uint64_t kMaxManifestSize = uint64_t{16} * 1024 * 1024;
 
 Result<std::vector<std::string>> package_file_names(const std::string& directory) {
     std::error_code error;

@@ -14,8 +14,6 @@
 
 #include <rpm/rpmver.h>
 
-#include "patcher/detect/library_setup.hpp"
-
 namespace pv::patcher {
 namespace {
 
@@ -68,8 +66,9 @@ struct RpmVersionFree {
 };
 using RpmVersion = std::unique_ptr<std::remove_pointer_t<rpmver>, RpmVersionFree>;
 
+// rpmverParse is pure string parsing and needs no rpm configuration, so
+// comparing RPM versions works even where no rpmrc is installed.
 Result<RpmVersion> parse_rpm_version(std::string_view text) {
-    PV_TRY(detail::ensure_rpm_ready());
     if (text.empty())
         return fail(bad_version(PackageFamily::rpm, text, "version string is empty"));
     for (unsigned char c : text) {

@@ -47,6 +47,9 @@ const std::vector<Expected> kDebianTable = {
     {"1.0+", "1.0", 1},
     {"1.0a", "1.0.", -1},  // letters sort before non-letters
     {"1.0a", "1.0A", 1},   // and among themselves by ASCII
+    {"1.a", "1.1", 1},     // a letter against the start of a number
+    {"1a", "1.0", -1},
+    {"1.0a1", "1.0.1", -1},
     {"1.0-1~bpo1", "1.0-1", -1},
     {"1.0-1", "1.0-1+b1", -1},
     {"2.30-1", "2.3-1", 1},
