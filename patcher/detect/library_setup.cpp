@@ -9,7 +9,6 @@
 #include <apt-pkg/configuration.h>
 #include <apt-pkg/error.h>
 #include <apt-pkg/init.h>
-#include <apt-pkg/pkgsystem.h>
 #pragma GCC diagnostic pop
 
 #include <rpm/rpmlib.h>
@@ -33,7 +32,10 @@ Result<void> ensure_apt_ready() {
     static std::once_flag once;
     static std::string failure;
     std::call_once(once, [] {
-        if (!pkgInitConfig(*_config) || !pkgInitSystem(*_config, _system))
+        // pkgInitSystem is left out on purpose: it picks the host's own
+        // packaging system and fails on hosts without dpkg, while reading a
+        // .deb and comparing with debVS need only the configuration.
+        if (!pkgInitConfig(*_config))
             failure = take_apt_errors();
     });
     if (!failure.empty())

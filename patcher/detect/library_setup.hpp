@@ -8,8 +8,8 @@
 
 namespace pv::patcher::detail {
 
-// libapt-pkg: pkgInitConfig and pkgInitSystem, which among other things
-// register the decompressors that reading a .deb's control.tar.* needs.
+// libapt-pkg: pkgInitConfig, which sets up the configuration (among other
+// things the decompressors) that reading a .deb's control.tar.* uses.
 [[nodiscard]] Result<void> ensure_apt_ready();
 
 // librpm: rpmReadConfigFiles, which header reading and rpmverParse rely on.
