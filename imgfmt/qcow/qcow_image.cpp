@@ -180,6 +180,60 @@ Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
     return {};
 }
 
+namespace {
+
+void append_extent(std::vector<Extent>& extents, uint64_t offset, uint64_t length,
+                   ExtentKind kind) {
+    if (length == 0)
+        return;
+    if (!extents.empty() && extents.back().kind == kind &&
+        extents.back().offset + extents.back().length == offset) {
+        extents.back().length += length;
+        return;
+    }
+    extents.push_back(Extent{offset, length, kind});
+}
+
+}  // namespace
+
+Result<void> QcowImage::map_backing(std::vector<Extent>& extents, uint64_t offset,
+                                    uint64_t length) {
+    const uint64_t available =
+        m_backing == nullptr || offset >= m_backing->size() ? 0 : m_backing->size() - offset;
+    const uint64_t from_backing = std::min(available, length);
+    if (from_backing > 0) {
+        for (const Extent& extent : PV_TRY(m_backing->map(offset, from_backing)))
+            append_extent(extents, extent.offset, extent.length,
+                          extent.kind == ExtentKind::Zero ? ExtentKind::Zero : ExtentKind::Data);
+    }
+    append_extent(extents, offset + from_backing, length - from_backing, ExtentKind::Zero);
+    return {};
+}
+
+Result<std::vector<Extent>> QcowImage::map(uint64_t offset, uint64_t length) {
+    PV_TRY(check_range("map", offset, length));
+    const std::lock_guard lock(m_mutex);
+    std::vector<Extent> extents;
+    const uint64_t cluster_size = m_map.cluster_size();
+    const uint64_t end = offset + length;
+    for (uint64_t position = offset; position < end;) {
+        const uint64_t next = std::min(end, (position / cluster_size + 1) * cluster_size);
+        switch (PV_TRY(m_map.lookup(position))) {
+            case qcow::ClusterState::Stored:
+                append_extent(extents, position, next - position, ExtentKind::Data);
+                break;
+            case qcow::ClusterState::Zero:
+                append_extent(extents, position, next - position, ExtentKind::Zero);
+                break;
+            case qcow::ClusterState::Unallocated:
+                PV_TRY(map_backing(extents, position, next - position));
+                break;
+        }
+        position = next;
+    }
+    return extents;
+}
+
 Result<void> QcowImage::write_at(std::span<const std::byte>, uint64_t) {
     return fail(Error{"write " + m_path, "qcow images are opened read-only", EROFS});
 }

@@ -41,6 +41,9 @@ class QcowImage final : public BlockDevice {
     [[nodiscard]] Result<void> flush() override;
     [[nodiscard]] Result<void> write_zeroes(uint64_t offset, uint64_t length) override;
     [[nodiscard]] Result<void> discard(uint64_t offset, uint64_t length) override;
+    // The whole chain's view of the disk: Data where some layer stores the
+    // cluster, Zero for zero clusters and for what no layer holds.
+    [[nodiscard]] Result<std::vector<Extent>> map(uint64_t offset, uint64_t length) override;
 
     [[nodiscard]] BlockDevice* backing() const { return m_backing.get(); }
 
@@ -51,6 +54,8 @@ class QcowImage final : public BlockDevice {
               std::unique_ptr<BlockDevice> backing, std::string path, uint64_t size);
     [[nodiscard]] Result<void> read_stored(std::span<std::byte> buffer, uint64_t offset);
     [[nodiscard]] Result<void> read_backing(std::span<std::byte> buffer, uint64_t offset);
+    [[nodiscard]] Result<void> map_backing(std::vector<Extent>& extents, uint64_t offset,
+                                           uint64_t length);
 
     // Declared before m_handle so that it is closed after it (libqcow's
     // child handle refers to its parent).

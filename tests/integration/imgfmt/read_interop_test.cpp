@@ -29,11 +29,36 @@ void write_source_raw(const std::string& path) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+// map() must cover the disk in order, and every Zero extent must really
+// read as zeroes in QEMU's view (Data may hold zeroes; Zero may not lie).
+void expect_map_is_sound(const std::string& image, const std::vector<std::byte>& qemu) {
+    auto device = open_image(image, Access::ReadOnly, Backing::Allow);
+    ASSERT_TRUE(device) << device.error().message();
+    auto extents = (*device)->map(0, (*device)->size());
+    ASSERT_TRUE(extents) << extents.error().message();
+    uint64_t expected_offset = 0;
+    uint64_t zero_bytes = 0;
+    for (const Extent& extent : *extents) {
+        ASSERT_EQ(extent.offset, expected_offset) << image;
+        if (extent.kind == ExtentKind::Zero) {
+            zero_bytes += extent.length;
+            for (uint64_t i = extent.offset; i < extent.offset + extent.length; ++i)
+                ASSERT_EQ(qemu[i], std::byte{0}) << image << ": map says Zero at " << i;
+        }
+        expected_offset += extent.length;
+    }
+    EXPECT_EQ(expected_offset, qemu.size());
+    // The source disk is mostly holes: a map without Zero extents would be
+    // useless to commit, and would make the check above vacuous.
+    EXPECT_GT(zero_bytes, qemu.size() / 2) << image;
+}
+
 void expect_same_disk(const std::string& image, const std::string& scratch) {
     const std::vector<std::byte> ours = our_view(image, false);
     const std::vector<std::byte> qemu = qemu_raw_view(image, scratch);
     ASSERT_EQ(ours.size(), qemu.size()) << image;
     EXPECT_EQ(first_difference(ours, qemu), -1) << image << " differs from qemu-img convert";
+    expect_map_is_sound(image, qemu);
 }
 
 class ReadInterop : public ::testing::Test {

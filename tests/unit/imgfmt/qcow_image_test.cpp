@@ -65,6 +65,36 @@ TEST(QcowImage, L2TablePastTheEndOfTheFileIsAReadError) {
     EXPECT_NE(read.error().message().find("L2 table"), std::string::npos) << read.error().message();
 }
 
+TEST(QcowImage, MapOfAnEmptyImageIsOneZeroExtent) {
+    TempDir dir;
+    write_file(dir.file("empty.qcow2"), test::make_qcow2(3));
+    auto image = open_image(dir.file("empty.qcow2"), Access::ReadOnly, Backing::Refuse);
+    ASSERT_TRUE(image);
+    auto extents = (*image)->map(0, kCraftedSize);
+    ASSERT_TRUE(extents) << extents.error().message();
+    ASSERT_EQ(extents->size(), 1u);
+    EXPECT_EQ((*extents)[0].kind, ExtentKind::Zero);
+    EXPECT_EQ((*extents)[0].length, kCraftedSize);
+}
+
+TEST(QcowImage, MapFollowsTheBackingFile) {
+    // Unallocated clusters take the backing file's view: its data is Data,
+    // and past its end (it is shorter) everything is Zero.
+    TempDir dir;
+    write_file(dir.file("base.raw"), std::vector<uint8_t>(256 * 1024, 0x5a));
+    write_file(dir.file("top.qcow2"), test::make_qcow2(3, "base.raw"));
+    auto image = open_image(dir.file("top.qcow2"), Access::ReadOnly, Backing::Allow);
+    ASSERT_TRUE(image) << image.error().message();
+    auto extents = (*image)->map(4096, kCraftedSize - 4096);
+    ASSERT_TRUE(extents) << extents.error().message();
+    ASSERT_EQ(extents->size(), 2u);
+    EXPECT_EQ((*extents)[0].kind, ExtentKind::Data);
+    EXPECT_EQ((*extents)[0].offset, 4096u);
+    EXPECT_EQ((*extents)[0].length, 256u * 1024 - 4096);
+    EXPECT_EQ((*extents)[1].kind, ExtentKind::Zero);
+    EXPECT_EQ((*extents)[1].offset + (*extents)[1].length, kCraftedSize);
+}
+
 TEST(QcowImage, ReadWriteAccessIsRefused) {
     TempDir dir;
     write_file(dir.file("v3.qcow2"), test::make_qcow2(3));
