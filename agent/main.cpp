@@ -1,6 +1,7 @@
 // pv-agent: the in-guest patch agent (DESIGN.md). PID 1 of the microVM's
 // initramfs, or PID 1 of the jail's namespaces with --socket and --disk.
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -11,8 +12,8 @@
 #include <cstring>
 #include <string>
 
-#include "agent/inventory.hpp"
 #include "agent/server.hpp"
+#include "common/fd.hpp"
 
 namespace {
 
@@ -67,9 +68,22 @@ void mount_kernel_filesystems() {
     std::exit(status);
 }
 
+// Files in /proc report a size of 0, so they are read until end of file.
+pv::Result<std::string> read_proc_file(const std::string& path) {
+    pv::Fd fd = PV_TRY(pv::Fd::open(path, O_RDONLY));
+    std::string text;
+    char buffer[4096];
+    ssize_t got = 0;
+    while ((got = read(fd.get(), buffer, sizeof buffer)) > 0 && text.size() < 64 * 1024)
+        text.append(buffer, static_cast<size_t>(got));
+    if (got < 0)
+        return pv::fail(pv::errno_error("read " + path));
+    return text;
+}
+
 pv::Result<pv::agent::Channel> connect_microvm(std::string& disk) {
     mount_kernel_filesystems();
-    const std::string cmdline = PV_TRY(pv::agent::read_guest_file("/", "/proc/cmdline", 64 * 1024));
+    const std::string cmdline = PV_TRY(read_proc_file("/proc/cmdline"));
     const uint32_t port = PV_TRY(pv::agent::port_from_cmdline(cmdline));
     disk = "/dev/vda";
     return pv::agent::Channel::connect_vsock(port);

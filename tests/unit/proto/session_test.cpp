@@ -12,6 +12,10 @@
 #include <functional>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
 #include "patcher/session.hpp"
 #include "proto/framing.hpp"
 
@@ -198,6 +202,31 @@ TEST(Session, AgentDyingMidFrameIsATruncationError) {
     ASSERT_FALSE(inventory);
     EXPECT_NE(inventory.error().message().find("truncated"), std::string::npos)
         << inventory.error().message();
+}
+
+TEST(Session, AdoptsAConnectedAsioSocket) {
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::socket host(io), agent(io);
+    boost::asio::local::connect_pair(host, agent);
+    boost::asio::generic::stream_protocol::socket generic(std::move(host));
+    auto session = Session::from_socket(generic);
+    ASSERT_TRUE(session) << session.error().message();
+    EXPECT_FALSE(generic.is_open());
+    std::thread fake([&] {
+        proto::FrameDecoder decoder;
+        char buffer[4096];
+        std::optional<wire::Envelope> request;
+        while (!request) {
+            const size_t got = agent.read_some(boost::asio::buffer(buffer));
+            ASSERT_TRUE(decoder.feed(buffer, got));
+            request = *decoder.pop();
+        }
+        auto reply = reply_to(*request);
+        reply.mutable_result();
+        send_envelope(agent.native_handle(), reply);
+    });
+    EXPECT_TRUE(session->finish());
+    fake.join();
 }
 
 TEST(Session, StageSendsOrderedChunksWithTheFileDigest) {
