@@ -23,7 +23,7 @@ void write_file(const std::string& path, const std::string& text) {
     std::ofstream(path, std::ios::binary) << text;
 }
 
-TEST(PackageFile, ReadsDebControlFieldsForEveryCompression) {
+TEST(DetectPackageFile, ReadsDebControlFieldsForEveryCompression) {
     TempDir directory;
     for (const char* compression : {"gzip", "xz", "zstd", "none"}) {
         const std::string deb = test::build_deb(
@@ -40,7 +40,7 @@ TEST(PackageFile, ReadsDebControlFieldsForEveryCompression) {
     }
 }
 
-TEST(PackageFile, ReadsRpmHeader) {
+TEST(DetectPackageFile, ReadsRpmHeader) {
     TempDir directory;
     const std::string with_epoch =
         test::build_rpm(directory.path(), {"demo", "1.2", "3.el9", "1", "x86_64"});
@@ -60,7 +60,7 @@ TEST(PackageFile, ReadsRpmHeader) {
     EXPECT_EQ(package->architecture, "noarch");
 }
 
-TEST(PackageFile, CorruptFilesAreErrorsNamingTheFile) {
+TEST(DetectPackageFile, CorruptFilesAreErrorsNamingTheFile) {
     TempDir directory;
     const std::string good = test::build_deb(directory.path(), {"libdemo1", "1.0-1"});
     const std::string truncated = directory.file("truncated.deb");
@@ -78,7 +78,7 @@ TEST(PackageFile, CorruptFilesAreErrorsNamingTheFile) {
     }
 }
 
-TEST(Catalog, ReadsPackagesAndManifest) {
+TEST(DetectCatalog, ReadsPackagesAndManifest) {
     TempDir directory;
     (void)test::build_deb(directory.path(), {"openssl", "3.0.22-1~deb12u2"});
     (void)test::build_deb(directory.path(), {"libssl3", "3.0.22-1~deb12u2"});
@@ -103,7 +103,7 @@ TEST(Catalog, ReadsPackagesAndManifest) {
     EXPECT_EQ(catalog->advisories[0].packages[0].fixed_version, "3.0.22-1~deb12u2");
 }
 
-TEST(Catalog, OneBadFileDoesNotHideTheOthers) {
+TEST(DetectCatalog, OneBadFileDoesNotHideTheOthers) {
     TempDir directory;
     (void)test::build_deb(directory.path(), {"libssl3", "3.0.22-1~deb12u2"});
     write_file(directory.file("a-corrupt.deb"), "!<arch>\nnot really\n");
@@ -126,7 +126,7 @@ TEST(Catalog, OneBadFileDoesNotHideTheOthers) {
 
 // libapt-pkg and librpm are set up once per process whichever thread comes
 // first; concurrent jobs (patchvisor batch) load catalogs at the same time.
-TEST(Catalog, LoadsFromSeveralThreadsAtOnce) {
+TEST(DetectCatalog, LoadsFromSeveralThreadsAtOnce) {
     TempDir directory;
     (void)test::build_deb(directory.path(), {"libssl3", "3.0.22-1~deb12u2", "amd64", "gzip"});
     (void)test::build_deb(directory.path(), {"openssl", "3.0.22-1~deb12u2", "amd64", "zstd"});
@@ -147,13 +147,13 @@ TEST(Catalog, LoadsFromSeveralThreadsAtOnce) {
         EXPECT_EQ(count, 15u);
 }
 
-TEST(Catalog, MissingDirectoryIsAnError) {
+TEST(DetectCatalog, MissingDirectoryIsAnError) {
     const auto catalog = load_catalog("/nonexistent/patchvisor-catalog");
     ASSERT_FALSE(catalog);
     EXPECT_THAT(catalog.error().message(), HasSubstr("/nonexistent/patchvisor-catalog"));
 }
 
-TEST(Catalog, BadManifestFailsTheLoadNamingTheField) {
+TEST(DetectCatalog, BadManifestFailsTheLoadNamingTheField) {
     TempDir directory;
     (void)test::build_deb(directory.path(), {"libssl3", "3.0.22-1~deb12u2"});
     write_file(directory.file("manifest.json"),
@@ -170,7 +170,7 @@ struct ManifestCase {
     const char* message;
 };
 
-TEST(Manifest, WrongTypesAndMissingFieldsAreNamed) {
+TEST(DetectManifest, WrongTypesAndMissingFieldsAreNamed) {
     const ManifestCase cases[] = {
         {"[]", "CATALOG/manifest.json: the manifest must be a JSON object"},
         {"{}", "CATALOG/manifest.json: advisories is missing"},
@@ -200,13 +200,13 @@ TEST(Manifest, WrongTypesAndMissingFieldsAreNamed) {
     }
 }
 
-TEST(Manifest, InvalidJsonSaysSo) {
+TEST(DetectManifest, InvalidJsonSaysSo) {
     const auto advisories = parse_manifest("{\"advisories\": [", "M");
     ASSERT_FALSE(advisories);
     EXPECT_THAT(advisories.error().message(), HasSubstr("M: not valid JSON"));
 }
 
-TEST(Manifest, CvesAreOptionalAndEmptyListIsFine) {
+TEST(DetectManifest, CvesAreOptionalAndEmptyListIsFine) {
     const auto advisories = parse_manifest(
         R"({"advisories": [{"id": "A", "packages": [{"name": "x", "fixed_version": "1"}]}]})", "M");
     ASSERT_TRUE(advisories) << advisories.error().message();

@@ -33,7 +33,7 @@ Detection detect_deb(const std::vector<InstalledPackage>& installed,
     return detect_patches(PackageFamily::deb, installed, catalog, advisories);
 }
 
-TEST(Detect, NewerInCatalogApplies) {
+TEST(Detection, NewerInCatalogApplies) {
     const auto detection = detect_deb({{"libssl3", "3.0.20-1~deb12u2", "amd64"}},
                                       {deb("libssl3", "3.0.22-1~deb12u2")});
     ASSERT_EQ(detection.patches.size(), 1u);
@@ -45,7 +45,7 @@ TEST(Detect, NewerInCatalogApplies) {
     EXPECT_TRUE(detection.warnings.empty());
 }
 
-TEST(Detect, EqualVersionDoesNotApply) {
+TEST(Detection, EqualVersionDoesNotApply) {
     EXPECT_TRUE(
         detect_deb({{"libssl3", "3.0.22-1~deb12u2", "amd64"}}, {deb("libssl3", "3.0.22-1~deb12u2")})
             .patches.empty());
@@ -54,7 +54,7 @@ TEST(Detect, EqualVersionDoesNotApply) {
         detect_deb({{"zlib1g", "0:1.2.13", "amd64"}}, {deb("zlib1g", "1.2.13")}).patches.empty());
 }
 
-TEST(Detect, OlderInCatalogNeverDowngrades) {
+TEST(Detection, OlderInCatalogNeverDowngrades) {
     EXPECT_TRUE(
         detect_deb({{"libssl3", "3.0.22-1~deb12u2", "amd64"}}, {deb("libssl3", "3.0.20-1~deb12u2")})
             .patches.empty());
@@ -62,25 +62,25 @@ TEST(Detect, OlderInCatalogNeverDowngrades) {
     EXPECT_TRUE(detect_deb({{"demo", "1:0.5", "amd64"}}, {deb("demo", "2.0")}).patches.empty());
 }
 
-TEST(Detect, OtherArchitectureDoesNotApply) {
+TEST(Detection, OtherArchitectureDoesNotApply) {
     EXPECT_TRUE(detect_deb({{"libssl3", "3.0.20-1", "arm64"}}, {deb("libssl3", "3.0.22-1")})
                     .patches.empty());
 }
 
-TEST(Detect, ArchitectureAllMatchesAnyArchitecture) {
+TEST(Detection, ArchitectureAllMatchesAnyArchitecture) {
     const auto detection = detect_deb({{"ca-certificates", "20230311", "amd64"}},
                                       {deb("ca-certificates", "20230311+deb12u1", "all")});
     ASSERT_EQ(detection.patches.size(), 1u);
     EXPECT_EQ(detection.patches[0].package.architecture, "all");
 }
 
-TEST(Detect, PackageNotInstalledDoesNotApply) {
+TEST(Detection, PackageNotInstalledDoesNotApply) {
     EXPECT_TRUE(
         detect_deb({{"libc6", "2.36-9", "amd64"}}, {deb("openssl", "3.0.22-1")}).patches.empty());
     EXPECT_TRUE(detect_deb({}, {deb("openssl", "3.0.22-1")}).patches.empty());
 }
 
-TEST(Detect, SeveralCatalogVersionsPickTheNewest) {
+TEST(Detection, SeveralCatalogVersionsPickTheNewest) {
     const auto detection =
         detect_deb({{"openssl", "3.0.11-1~deb12u2", "amd64"}},
                    {deb("openssl", "3.0.15-1~deb12u1"), deb("openssl", "3.0.22-1~deb12u2"),
@@ -89,7 +89,7 @@ TEST(Detect, SeveralCatalogVersionsPickTheNewest) {
     EXPECT_EQ(detection.patches[0].package.version, "3.0.22-1~deb12u2");
 }
 
-TEST(Detect, MultiarchInstancesArePatchedEachWithTheirArchitecture) {
+TEST(Detection, MultiarchInstancesArePatchedEachWithTheirArchitecture) {
     const auto detection =
         detect_deb({{"libssl3", "3.0.20-1", "amd64"}, {"libssl3", "3.0.20-1", "i386"}},
                    {deb("libssl3", "3.0.22-1", "amd64"), deb("libssl3", "3.0.22-1", "i386")});
@@ -98,13 +98,13 @@ TEST(Detect, MultiarchInstancesArePatchedEachWithTheirArchitecture) {
     EXPECT_EQ(detection.patches[1].package.architecture, "i386");
 }
 
-TEST(Detect, OtherFamilyIsIgnored) {
+TEST(Detection, OtherFamilyIsIgnored) {
     EXPECT_TRUE(
         detect_deb({{"openssl", "3.0.1-1", "x86_64"}}, {rpm("openssl", "1:3.0.7-27.el9", "x86_64")})
             .patches.empty());
 }
 
-TEST(Detect, RpmNoarchAndEpochs) {
+TEST(Detection, RpmNoarchAndEpochs) {
     const std::vector<PackageFile> catalog = {rpm("python3-demo", "2.0-1.el9", "noarch"),
                                               rpm("openssl", "1:3.0.7-27.el9", "x86_64")};
     const auto detection = detect_patches(
@@ -116,7 +116,7 @@ TEST(Detect, RpmNoarchAndEpochs) {
     EXPECT_EQ(detection.patches[1].package.name, "python3-demo");
 }
 
-TEST(Detect, InstallOnlyPackagesCompareWithTheNewestInstance) {
+TEST(Detection, InstallOnlyPackagesCompareWithTheNewestInstance) {
     const std::vector<PackageFile> catalog = {rpm("kernel", "5.14.0-362.el9", "x86_64")};
     EXPECT_TRUE(detect_patches(PackageFamily::rpm,
                                {{"kernel", "5.14.0-300.el9", "x86_64"},
@@ -125,7 +125,7 @@ TEST(Detect, InstallOnlyPackagesCompareWithTheNewestInstance) {
                     .patches.empty());
 }
 
-TEST(Detect, InvalidInstalledVersionIsLeftAloneWithAWarning) {
+TEST(Detection, InvalidInstalledVersionIsLeftAloneWithAWarning) {
     const auto detection =
         detect_deb({{"libssl3", "3.0 20", "amd64"}}, {deb("libssl3", "3.0.22-1")});
     EXPECT_TRUE(detection.patches.empty());
@@ -133,7 +133,7 @@ TEST(Detect, InvalidInstalledVersionIsLeftAloneWithAWarning) {
     EXPECT_THAT(detection.warnings[0], HasSubstr("libssl3"));
 }
 
-TEST(Detect, AdvisoriesBetweenInstalledAndPatchVersion) {
+TEST(Detection, AdvisoriesBetweenInstalledAndPatchVersion) {
     const std::vector<Advisory> advisories = {
         {"DSA-OLD", {"CVE-2025-1"}, {{"libssl3", "3.0.15-1~deb12u1"}}},  // already fixed
         {"DSA-NOW",
@@ -154,7 +154,7 @@ TEST(Detect, AdvisoriesBetweenInstalledAndPatchVersion) {
     EXPECT_EQ(fixed[1].id, "DSA-MID");
 }
 
-TEST(Verify, ReportsEveryPackageNotAtThePatchVersion) {
+TEST(DetectVerify, ReportsEveryPackageNotAtThePatchVersion) {
     const auto detection = detect_deb({{"libssl3", "3.0.20-1", "amd64"},
                                        {"openssl", "3.0.20-1", "amd64"},
                                        {"ca-certificates", "20230311", "all"}},
@@ -180,7 +180,7 @@ TEST(Verify, ReportsEveryPackageNotAtThePatchVersion) {
     EXPECT_EQ(failures[1].message(), "openssl (amd64) should be at 3.0.22-1 but is at 3.0.20-1");
 }
 
-TEST(Verify, OtherArchitectureAtThePatchVersionDoesNotCount) {
+TEST(DetectVerify, OtherArchitectureAtThePatchVersionDoesNotCount) {
     const auto detection =
         detect_deb({{"libssl3", "3.0.20-1", "amd64"}}, {deb("libssl3", "3.0.22-1")});
     const auto failures =
@@ -190,7 +190,7 @@ TEST(Verify, OtherArchitectureAtThePatchVersionDoesNotCount) {
     EXPECT_EQ(failures[0].found_version, "3.0.20-1");
 }
 
-TEST(Verify, NewerThanThePatchIsNotThePatch) {
+TEST(DetectVerify, NewerThanThePatchIsNotThePatch) {
     const auto detection =
         detect_deb({{"libssl3", "3.0.20-1", "amd64"}}, {deb("libssl3", "3.0.22-1")});
     const auto failures =

@@ -59,7 +59,7 @@ std::vector<InstalledPackage> installed_from_status(const std::string& status) {
     return packages;
 }
 
-TEST(SampleCatalog, OffersNewerLibssl3AndOpensslThanTheSampleImage) {
+TEST(DetectSampleCatalog, OffersNewerLibssl3AndOpensslThanTheSampleImage) {
     std::string why;
     const std::string catalog_dir = image_artifact("catalog", why);
     ASSERT_FALSE(catalog_dir.empty()) << "the sample catalog is missing (run scripts/images "

@@ -150,7 +150,7 @@ void expect_agreement(PackageFamily family, const std::vector<VersionPair>& pair
     }
 }
 
-TEST(DebianVersion, TableMatchesPolicyAndDpkg) {
+TEST(DetectDebianVersion, TableMatchesPolicyAndDpkg) {
     for (const Expected& entry : kDebianTable) {
         const auto ours = compare_versions(PackageFamily::deb, entry.a, entry.b);
         ASSERT_TRUE(ours) << ours.error().message();
@@ -162,12 +162,12 @@ TEST(DebianVersion, TableMatchesPolicyAndDpkg) {
     expect_agreement(PackageFamily::deb, pairs, test::dpkg_compare(pairs), "dpkg");
 }
 
-TEST(DebianVersion, RandomVersionsAgreeWithDpkg) {
+TEST(DetectDebianVersion, RandomVersionsAgreeWithDpkg) {
     const auto pairs = random_pairs(PackageFamily::deb, 20261125, 300);
     expect_agreement(PackageFamily::deb, pairs, test::dpkg_compare(pairs), "dpkg");
 }
 
-TEST(DebianVersion, RejectsWhatDpkgRejects) {
+TEST(DetectDebianVersion, RejectsWhatDpkgRejects) {
     for (const char* bad : {"1.0 1", "a:1.0", ":1.0", "1:", "1.0-", "-1", "99999999999:1"}) {
         EXPECT_FALSE(check_version(PackageFamily::deb, bad)) << "'" << bad << "'";
         EXPECT_FALSE(compare_versions(PackageFamily::deb, bad, "1.0")) << "'" << bad << "'";
@@ -182,7 +182,7 @@ TEST(DebianVersion, RejectsWhatDpkgRejects) {
     EXPECT_TRUE(check_version(PackageFamily::deb, "2:1.0-1+deb12u1"));
 }
 
-TEST(RpmVersion, TableMatchesRpmDocumentationAndRpm) {
+TEST(DetectRpmVersion, TableMatchesRpmDocumentationAndRpm) {
     for (const Expected& entry : kRpmTable) {
         const auto ours = compare_versions(PackageFamily::rpm, entry.a, entry.b);
         ASSERT_TRUE(ours) << ours.error().message();
@@ -192,12 +192,12 @@ TEST(RpmVersion, TableMatchesRpmDocumentationAndRpm) {
     expect_agreement(PackageFamily::rpm, pairs, test::rpm_compare(pairs), "rpm");
 }
 
-TEST(RpmVersion, RandomVersionsAgreeWithRpm) {
+TEST(DetectRpmVersion, RandomVersionsAgreeWithRpm) {
     const auto pairs = random_pairs(PackageFamily::rpm, 20261125, 300);
     expect_agreement(PackageFamily::rpm, pairs, test::rpm_compare(pairs), "rpm");
 }
 
-TEST(RpmVersion, RejectsEmptyAndBlank) {
+TEST(DetectRpmVersion, RejectsEmptyAndBlank) {
     EXPECT_FALSE(check_version(PackageFamily::rpm, ""));
     EXPECT_FALSE(check_version(PackageFamily::rpm, "1.0 -1"));
     EXPECT_TRUE(check_version(PackageFamily::rpm, "1:3.0.7-25.el9_3"));
