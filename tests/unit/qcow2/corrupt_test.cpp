@@ -141,6 +141,11 @@ TEST_F(Qcow2CorruptTest, MisalignedRefcountTableIsRefused) {
     EXPECT_NE(open_error().find("refcount table offset is not cluster aligned"), std::string::npos);
 }
 
+TEST_F(Qcow2CorruptTest, EncryptedImageIsRefused) {
+    write_be32_at(32, 2);  // crypt_method 2: LUKS
+    EXPECT_EQ(open_error(), m_image + ": encrypted qcow2 images are not supported");
+}
+
 TEST_F(Qcow2CorruptTest, InternalSnapshotsAreNotWritable) {
     write_be32_at(60, 1);                 // nb_snapshots
     write_be64_at(64, read_be64_at(40));  // a snapshot table inside the file
