@@ -131,26 +131,50 @@ void pump_output(Fd& out, Fd& err, const LineCallback& on_line) {
 
 }  // namespace
 
+// The guest's tools get a /dev of harmless character devices only: in the
+// jail the sandbox's /dev is the host's, and nothing in a package install
+// needs a disk, so a hostile maintainer script cannot reach one.
+Result<void> ChrootMounts::populate_dev(const std::string& dev) {
+    if (mount("pv-dev", dev.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m") != 0)
+        return fail(errno_error("mount tmpfs on " + dev));
+    m_targets.push_back(dev);
+    for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        const std::string node = dev + "/" + name;
+        const int fd = open(node.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0)
+            return fail(errno_error("create " + node));
+        close(fd);
+        const std::string source = std::string("/dev/") + name;
+        if (mount(source.c_str(), node.c_str(), nullptr, MS_BIND, nullptr) != 0)
+            return fail(errno_error("bind " + source + " on " + node));
+    }
+    for (const auto& [name, target] : {std::pair{"fd", "/proc/self/fd"},
+                                       {"stdin", "/proc/self/fd/0"},
+                                       {"stdout", "/proc/self/fd/1"},
+                                       {"stderr", "/proc/self/fd/2"}}) {
+        if (symlink(target, (dev + "/" + name).c_str()) != 0)
+            return fail(errno_error("create " + dev + "/" + name));
+    }
+    return {};
+}
+
 Result<ChrootMounts> ChrootMounts::create(const std::string& root) {
     ChrootMounts mounts;
-    struct Spec {
-        const char* source;
-        const char* target;
-        const char* type;
-        unsigned long flags;
-    };
-    // A fresh proc shows the sandbox's own PID namespace; /sys and /dev are
-    // the sandbox's, bound in as dpkg maintainer scripts expect them.
-    const Spec specs[] = {{"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-                          {"/sys", "/sys", nullptr, MS_BIND | MS_REC},
-                          {"/dev", "/dev", nullptr, MS_BIND | MS_REC}};
-    for (const auto& spec : specs) {
-        const std::string target = root + spec.target;
-        PV_TRY(ensure_directory(target));
-        if (mount(spec.source, target.c_str(), spec.type, spec.flags, nullptr) != 0)
-            return fail(errno_error(std::string("mount ") + spec.source + " on " + target));
-        mounts.m_targets.push_back(target);
-    }
+    for (const char* directory : {"/proc", "/sys", "/dev"})
+        PV_TRY(ensure_directory(root + directory));
+    // A fresh proc shows the sandbox's own PID namespace.
+    const std::string proc = root + "/proc";
+    if (mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+        return fail(errno_error("mount proc on " + proc));
+    mounts.m_targets.push_back(proc);
+    // /sys is bound read-only: tools read it, none needs to change it.
+    const std::string sys = root + "/sys";
+    if (mount("/sys", sys.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        return fail(errno_error("bind /sys on " + sys));
+    mounts.m_targets.push_back(sys);
+    if (mount(nullptr, sys.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0)
+        return fail(errno_error("make " + sys + " read-only"));
+    PV_TRY(mounts.populate_dev(root + "/dev"));
     return mounts;
 }
 

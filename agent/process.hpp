@@ -24,8 +24,9 @@ using LineCallback = std::function<void(LogStream, std::string_view)>;
                                         const std::vector<std::string>& argv,
                                         const LineCallback& on_line);
 
-// Bind mounts that give a chroot /proc, /sys and /dev; undone in reverse
-// order on destruction (STYLE.md habit 6).
+// Mounts that give a chroot /proc (fresh), /sys (bound read-only) and a
+// minimal /dev (null, zero, full, random, urandom, tty bound from the
+// sandbox's); undone in reverse order on destruction (STYLE.md habit 6).
 class ChrootMounts {
   public:
     [[nodiscard]] static Result<ChrootMounts> create(const std::string& root);
@@ -38,6 +39,7 @@ class ChrootMounts {
 
   private:
     ChrootMounts() = default;
+    [[nodiscard]] Result<void> populate_dev(const std::string& dev);
     std::vector<std::string> m_targets;
 };
 
