@@ -33,23 +33,25 @@ class AgentRequests : public ::testing::Test {
         std::ofstream(tree / "var/lib/dpkg/status") << kStatus;
     }
 
-    // An ext4 image of the tree, on the whole disk or in GPT partition 1.
-    void make_image(bool gpt, bool with_os_release = true) {
+    // An ext4 image of the tree: on the whole disk (label ""), or as
+    // partition 2 of a "gpt" or "dos" table whose partition 1 is an empty
+    // ext4 (a /boot without os-release, which the agent must pass over).
+    void make_image(const std::string& label, bool with_os_release = true) {
         if (!with_os_release)
             std::filesystem::remove(m_dir.file("tree/etc/os-release"));
         const std::string image = quote(m_dir.file("disk.raw"));
         const std::string tree = quote(m_dir.file("tree"));
-        if (!gpt) {
+        if (label.empty()) {
             ASSERT_EQ(run("mke2fs -q -F -t ext4 -d " + tree + " " + image + " 16M").exit_code, 0);
             return;
         }
-        ASSERT_EQ(run("truncate -s 20M " + image).exit_code, 0);
-        ASSERT_EQ(
-            run("echo 'start=2048, size=32768, type=L' | sfdisk -q --label gpt " + image).exit_code,
-            0);
-        ASSERT_EQ(run("mke2fs -q -F -t ext4 -E offset=1048576 -d " + tree + " " + image + " 16M")
-                      .exit_code,
-                  0);
+        const auto made = run("truncate -s 28M " + image +
+                              " && printf 'start=2048, size=8192, type=L\\n"
+                              "start=10240, size=32768, type=L\\n' | sfdisk -q --label " +
+                              label + " " + image + " && mke2fs -q -F -t ext4 -E offset=1048576 " +
+                              image + " 4M" + " && mke2fs -q -F -t ext4 -E offset=5242880 -d " +
+                              tree + " " + image + " 16M");
+        ASSERT_EQ(made.exit_code, 0) << made.output;
     }
 
     TempDir m_dir;
@@ -69,7 +71,7 @@ wire::Envelope chunk_request(uint64_t id, const std::string& name, uint64_t offs
 }
 
 TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
-    make_image(false);
+    make_image("");
     auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
     ASSERT_TRUE(agent) << agent.error().message();
     RawClient client(agent->take_connection());
@@ -136,22 +138,29 @@ TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
     EXPECT_NE(agent->log().find("over the limit"), std::string::npos) << agent->log();
 }
 
-TEST_F(AgentRequests, FindsRootInGptPartitionThroughLoopOffset) {
-    make_image(true);
+// The root is the partition holding os-release, reached through a loop
+// device at its offset (loop devices here have no partition scanning).
+class AgentPartitions : public AgentRequests, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(AgentPartitions, FindsRootInSecondPartition) {
+    make_image(GetParam());
     auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
     ASSERT_TRUE(agent) << agent.error().message();
     auto session = patcher::Session::from_fd(agent->take_connection());
     ASSERT_TRUE(session);
     auto inventory = session->inspect();
     ASSERT_TRUE(inventory) << inventory.error().message() << agent->log();
-    EXPECT_NE(inventory->root_device().find("offset 1048576"), std::string::npos);
+    EXPECT_NE(inventory->root_device().find("offset 5242880"), std::string::npos)
+        << inventory->root_device();
     EXPECT_EQ(inventory->packages_size(), 2);
     ASSERT_TRUE(session->finish());
     EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
 }
 
+INSTANTIATE_TEST_SUITE_P(Labels, AgentPartitions, ::testing::Values("gpt", "dos"));
+
 TEST_F(AgentRequests, DiskWithoutOsReleaseIsAnErrorNotAHang) {
-    make_image(false, false);
+    make_image("", false);
     auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
     ASSERT_TRUE(agent) << agent.error().message();
     auto session = patcher::Session::from_fd(agent->take_connection());
