@@ -73,9 +73,6 @@ Result<void> Stager::start_upload(const wire::StageChunk& chunk) {
     upload.fd = Fd(fd);
     upload.total_size = chunk.total_size();
     upload.expected_sha256 = chunk.sha256();
-    upload.hash.reset(EVP_MD_CTX_new());
-    if (!upload.hash || EVP_DigestInit_ex(upload.hash.get(), EVP_sha256(), nullptr) != 1)
-        return fail(stage_error(name, "cannot start SHA-256", ENOMEM));
     m_total_size += upload.total_size;
     m_uploads.emplace(name, std::move(upload));
     return {};
@@ -107,7 +104,7 @@ Result<bool> Stager::write_chunk(const wire::StageChunk& chunk) {
         return fail(stage_error(name, "chunk runs past the announced size", EPROTO));
     PV_TRY(pwrite_all(upload.fd.get(), chunk.data().data(), chunk.data().size(), upload.received,
                       "write staged file " + name));
-    EVP_DigestUpdate(upload.hash.get(), chunk.data().data(), chunk.data().size());
+    upload.hash.update(chunk.data().data(), chunk.data().size());
     upload.received += chunk.data().size();
     if (upload.received < upload.total_size)
         return false;
@@ -115,10 +112,7 @@ Result<bool> Stager::write_chunk(const wire::StageChunk& chunk) {
 }
 
 Result<bool> Stager::finish_upload(const std::string& name, Upload& upload) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(upload.hash.get(), digest, &length);
-    if (std::string(reinterpret_cast<char*>(digest), length) != upload.expected_sha256) {
+    if (upload.hash.finish() != upload.expected_sha256) {
         unlinkat(m_directory.get(), name.c_str(), 0);
         m_total_size -= upload.total_size;
         m_uploads.erase(name);

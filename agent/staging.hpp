@@ -3,13 +3,12 @@
 // Chunked upload of patch files into a staging directory inside the guest
 // filesystem, where the guest's package manager can read them in its chroot.
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "agent/sha256.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "proto/agent.pb.h"
@@ -54,7 +53,7 @@ class Stager {
         uint64_t total_size = 0;
         uint64_t received = 0;
         std::string expected_sha256;
-        std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> hash{nullptr, EVP_MD_CTX_free};
+        Sha256 hash;
         bool complete = false;
     };
 
