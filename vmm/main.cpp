@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
         config.serial_log_path = serial;
     config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
 
+    // A reader that goes away (a closed pipe on --serial-log -) must not
+    // kill the VMM: writes then fail with EPIPE and are ignored.
+    std::signal(SIGPIPE, SIG_IGN);
     auto vm = pv::vmm::MicroVm::create(config);
     if (!vm) {
         fmt::print(stderr, "patchvisor-vmm: {}\n", vm.error().message());

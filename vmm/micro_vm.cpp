@@ -120,6 +120,9 @@ void MicroVm::write_serial(uint8_t byte) {
         m_first_serial_byte_us.store(
             std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
     }
+    if (m_serial_bytes >= m_config.serial_output_limit)
+        return;
+    ++m_serial_bytes;
     // Unbuffered so the transcript is complete whenever the VM ends, even by
     // a crash of the guest; console output is not a hot path.
     if (m_serial_log.valid())

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,11 @@ class MicroVm {
     [[nodiscard]] const GuestMemory& memory() const { return m_memory; }
     [[nodiscard]] Bus& pio_bus() { return m_pio_bus; }
     [[nodiscard]] Bus& mmio_bus() { return m_mmio_bus; }
+    [[nodiscard]] const kvm::Vm& vm() const { return m_vm; }
+    // The event loop run() drives on its own thread: devices wired after
+    // create() (virtio-mmio, issue 6) register their ioeventfds, sockets and
+    // timers here.
+    [[nodiscard]] boost::asio::io_context& events() { return m_events; }
 
   private:
     MicroVm(VmConfig config, GuestMemory memory, kvm::System system, kvm::Vm vm);
@@ -82,6 +88,8 @@ class MicroVm {
     Fd m_serial_log;
     StopController m_stop;
     ExitCounters m_counters;
+    boost::asio::io_context m_events;
+    uint64_t m_serial_bytes = 0;  // output so far; only touched under the Serial lock
 
     std::mutex m_threads_mutex;
     std::vector<pthread_t> m_vcpu_threads;  // for kicks; guarded by m_threads_mutex

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -75,7 +74,7 @@ Result<RunSummary> MicroVm::run() {
     m_stop.set_kick([this] { kick_vcpus(); });
     m_start = std::chrono::steady_clock::now();
 
-    boost::asio::io_context events;
+    boost::asio::io_context& events = m_events;
     auto work = boost::asio::make_work_guard(events);
     boost::asio::steady_timer timeout(events);
     if (m_config.timeout.count() > 0) {

@@ -22,6 +22,9 @@ struct VmConfig {
     // Where guest serial output goes: a log file, stdout ("-"), both or nowhere.
     std::string serial_log_path;
     bool serial_stdout = false;
+    // The guest decides how much it prints; beyond this many bytes its
+    // console output is dropped so a hostile guest cannot fill the disk.
+    uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
 };
 

@@ -38,3 +38,31 @@ TEST(Embedding, RequestStopFromAnotherThreadEndsRun) {
 
 }  // namespace
 }  // namespace pv::vmm::test
+
+namespace pv::vmm::test {
+namespace {
+
+TEST(Embedding, SerialOutputStopsAtTheLimit) {
+    if (!kvm_present())
+        GTEST_SKIP() << "/dev/kvm is absent: cannot run a microVM";
+    char path[] = "/tmp/pv-serial-limit.XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    VmConfig config;
+    config.kernel_path = testguest_path();
+    config.cmdline = "testguest.quick";
+    config.serial_log_path = path;
+    config.serial_output_limit = 10;
+    config.timeout = std::chrono::seconds(30);
+    auto vm = MicroVm::create(config);
+    ASSERT_TRUE(vm) << vm.error().message();
+    auto summary = (*vm)->run();
+    ASSERT_TRUE(summary) << summary.error().message();
+    EXPECT_EQ(summary->reason, ExitReason::Reset) << "the guest runs on, only output is dropped";
+    EXPECT_EQ(slurp(path), "patchvisor");
+    unlink(path);
+}
+
+}  // namespace
+}  // namespace pv::vmm::test
