@@ -13,7 +13,10 @@ void WriteBehind::Free::operator()(std::byte* memory) const {
 }
 
 WriteBehind::WriteBehind(int direct_fd, std::string path)
-    : m_fd(direct_fd), m_path(std::move(path)), m_worker([this] { run(); }) {}
+    : m_fd(direct_fd), m_path(std::move(path)) {
+    for (size_t i = 0; i < kWorkers; ++i)
+        m_workers.emplace_back([this] { run(); });
+}
 
 WriteBehind::~WriteBehind() {
     (void)drain();
@@ -22,25 +25,38 @@ WriteBehind::~WriteBehind() {
         m_stop = true;
     }
     m_changed.notify_all();
-    m_worker.join();
+    for (std::thread& worker : m_workers)
+        worker.join();
+}
+
+bool WriteBehind::can_start() const {
+    if (m_queue.empty())
+        return false;
+    const uint64_t begin = m_queue.front().host;
+    const uint64_t end = begin + m_queue.front().length;
+    for (const auto& [busy_begin, busy_end] : m_in_flight)
+        if (begin < busy_end && busy_begin < end)
+            return false;
+    return true;
 }
 
 void WriteBehind::run() {
     std::unique_lock lock(m_mutex);
     for (;;) {
-        m_changed.wait(lock, [this] { return m_stop || !m_queue.empty(); });
+        m_changed.wait(lock, [this] { return (m_stop && m_queue.empty()) || can_start(); });
         if (m_queue.empty())
             return;
         Buffer buffer = std::move(m_queue.front());
         m_queue.pop_front();
-        m_writing = true;
+        const std::pair<uint64_t, uint64_t> range{buffer.host, buffer.host + buffer.length};
+        m_in_flight.push_back(range);
         lock.unlock();
         auto written =
             pwrite_all(m_fd, buffer.memory.get(), buffer.length, buffer.host, "write " + m_path);
         lock.lock();
         if (!written && !m_error)
             m_error = written.error();
-        m_writing = false;
+        std::erase(m_in_flight, range);
         m_free.push_back(std::move(buffer));
         m_changed.notify_all();
     }
@@ -102,7 +118,7 @@ Result<void> WriteBehind::submit(const iovec* iov, int count, uint64_t host) {
 Result<void> WriteBehind::drain() {
     std::unique_lock lock(m_mutex);
     queue_filling();
-    m_changed.wait(lock, [this] { return m_queue.empty() && !m_writing; });
+    m_changed.wait(lock, [this] { return m_queue.empty() && m_in_flight.empty(); });
     if (m_error) {
         Error error = std::move(*m_error);
         m_error.reset();
@@ -113,7 +129,7 @@ Result<void> WriteBehind::drain() {
 
 bool WriteBehind::idle() {
     std::lock_guard lock(m_mutex);
-    return m_queue.empty() && !m_writing && (!m_filling || m_filling->length == 0);
+    return m_queue.empty() && m_in_flight.empty() && (!m_filling || m_filling->length == 0);
 }
 
 }  // namespace pv::img::qcow2

@@ -4,8 +4,10 @@
 // caller's bytes are copied into aligned buffers and a worker thread writes
 // them while the caller produces the next ones (the commit path reads its
 // source and writes us in turn; overlapping the two is what QEMU's
-// coroutines do for qemu-img convert). Host-contiguous submissions are
-// merged into writes of up to kBufferBytes. Data that sits in these
+// coroutines do for qemu-img convert), several writes in flight at once.
+// Host-contiguous submissions are merged into writes of up to kBufferBytes;
+// a queued write never starts while an overlapping one is in flight, so
+// writes to the same clusters land in submission order. Data that sits in these
 // buffers is referenced by no on-disk metadata until drain() has returned,
 // so losing it in a crash loses only unflushed writes.
 
@@ -29,8 +31,9 @@ namespace pv::img::qcow2 {
 class WriteBehind {
   public:
     static constexpr size_t kAlignment = 4096;
-    static constexpr size_t kBufferBytes = 8 << 20;
-    static constexpr size_t kBuffers = 4;
+    static constexpr size_t kBufferBytes = 4 << 20;
+    static constexpr size_t kBuffers = 8;
+    static constexpr size_t kWorkers = 3;
 
     WriteBehind(int direct_fd, std::string path);
     ~WriteBehind();
@@ -56,6 +59,7 @@ class WriteBehind {
     };
 
     void run();
+    [[nodiscard]] bool can_start() const;
     [[nodiscard]] Result<void> start_buffer(std::unique_lock<std::mutex>& lock, uint64_t host);
     void queue_filling();
 
@@ -67,10 +71,10 @@ class WriteBehind {
     size_t m_allocated = 0;
     std::deque<Buffer> m_queue;
     std::optional<Buffer> m_filling;
-    bool m_writing = false;
+    std::vector<std::pair<uint64_t, uint64_t>> m_in_flight;  // [begin, end) host ranges
     bool m_stop = false;
     std::optional<Error> m_error;
-    std::thread m_worker;
+    std::vector<std::thread> m_workers;
 };
 
 }  // namespace pv::img::qcow2
