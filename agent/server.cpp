@@ -66,6 +66,8 @@ wire::Error::Code error_code_for(const Error& error) {
         case EFBIG:
         case EMSGSIZE:
             return wire::Error::CODE_LIMIT;
+        case ENODEV:
+            return wire::Error::CODE_NO_ROOT;
         default:
             return wire::Error::CODE_IO;
     }

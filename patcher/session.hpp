@@ -43,6 +43,16 @@ using LogCallback = std::function<void(wire::Log::Stream, const std::string& lin
 using ProgressCallback =
     std::function<void(const std::string& phase, uint64_t done, uint64_t total)>;
 
+// Usage, with `fd` a connected stream to pv-agent:
+//   auto session = PV_TRY(Session::from_fd(std::move(fd)));
+//   session.on_log([](wire::Log::Stream, const std::string& line) { ... });
+//   PV_TRY(session.hello());
+//   auto before = PV_TRY(session.inspect());
+//   PV_TRY(session.stage("/catalog/libssl3_3.0.22-1~deb12u2_amd64.deb"));
+//   PV_TRY(session.apply({"libssl3_3.0.22-1~deb12u2_amd64.deb"}));
+//   PV_TRY(session.finish());
+// Calls block the calling thread (the session runs its own io_context) and
+// are not thread-safe; one session serves one agent.
 class Session {
   public:
     // Takes ownership of a connected stream socket (Unix, vsock, ...).

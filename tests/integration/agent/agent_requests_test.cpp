@@ -167,6 +167,7 @@ TEST_F(AgentRequests, DiskWithoutOsReleaseIsAnErrorNotAHang) {
     ASSERT_TRUE(session);
     auto inventory = session->inspect();
     ASSERT_FALSE(inventory);
+    EXPECT_FALSE(session->broken());
     EXPECT_NE(inventory.error().message().find("no /etc/os-release"), std::string::npos)
         << inventory.error().message();
     ASSERT_TRUE(session->finish());
