@@ -5,12 +5,14 @@
 //   qcow2_crash_writer create OVERLAY BASE   new overlay over the raw BASE
 //   qcow2_crash_writer write OVERLAY SEED    random writes until killed
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "crash_ops.hpp"
 #include "imgfmt/qcow2/qcow2_image.hpp"
 #include "imgfmt/raw/raw_image.hpp"
 
@@ -26,31 +28,27 @@ Result<void> create(const std::string& overlay, const std::string& base) {
     return image->flush();
 }
 
+// Prints "flushed N" after each flush: the first N operations are durable.
 Result<void> write_forever(const std::string& overlay, uint64_t seed) {
     auto image =
         PV_TRY(Qcow2Image::open(overlay, pv::img::Access::ReadWrite, pv::img::Backing::Allow));
-    std::mt19937_64 random(seed);
-    const uint64_t cluster = image->cluster_size();
-    // Up to 2 MiB: large aligned writes take the O_DIRECT write-behind path,
-    // small unaligned ones the buffered path with copy-on-write.
-    std::vector<std::byte> data(32 * cluster);
+    pv::img::test::CrashOps ops(seed, image->size(), image->cluster_size());
+    std::vector<std::byte> data(pv::img::test::CrashOps::kMaxClusters * image->cluster_size());
     std::printf("ready\n");
     std::fflush(stdout);
-    for (uint64_t op = 0;; ++op) {
-        const bool large = random() % 4 == 0;
-        const uint64_t length =
-            large ? cluster * (1 + random() % 32) : 1 + random() % (4 * cluster);
-        uint64_t offset = random() % (image->size() - length);
-        if (large)
-            offset -= offset % cluster;
-        for (auto& b : data)
-            b = static_cast<std::byte>(op);
-        if (random() % 8 == 0)
-            PV_TRY(image->write_zeroes(offset, length));
-        else
-            PV_TRY(image->write_at(std::span(data).first(length), offset));
-        if (random() % 16 == 0)
+    for (uint64_t count = 1;; ++count) {
+        const pv::img::test::CrashOp op = ops.next();
+        if (op.zeroes) {
+            PV_TRY(image->write_zeroes(op.offset, op.length));
+        } else {
+            std::fill(data.begin(), data.begin() + op.length, op.fill);
+            PV_TRY(image->write_at(std::span(data).first(op.length), op.offset));
+        }
+        if (op.flush_after) {
             PV_TRY(image->flush());
+            std::printf("flushed %llu\n", static_cast<unsigned long long>(count));
+            std::fflush(stdout);
+        }
     }
 }
 
