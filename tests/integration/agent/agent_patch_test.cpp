@@ -70,6 +70,22 @@ class AgentPatch : public ::testing::Test {
         return session;
     }
 
+    // Checked with a tool we did not write, on the unmounted image: the new
+    // version is recorded, and neither staging nor policy-rc.d is left over.
+    void expect_image_patched() {
+        const auto status =
+            run("debugfs -R 'cat /var/lib/dpkg/status' " + quote(disk()) + " 2>/dev/null");
+        EXPECT_NE(status.output.find("Package: libssl3\nStatus: install ok installed"),
+                  std::string::npos);
+        EXPECT_NE(status.output.find("Version: " + m_fixed_version), std::string::npos);
+        EXPECT_EQ(status.output.find("Version: " + m_release_version), std::string::npos);
+        const auto root = run("debugfs -R 'ls /' " + quote(disk()) + " 2>/dev/null");
+        EXPECT_EQ(root.output.find("pv-agent"), std::string::npos) << root.output;
+        const auto policy =
+            run("debugfs -R 'stat /usr/sbin/policy-rc.d' " + quote(disk()) + " 2>&1");
+        EXPECT_NE(policy.output.find("File not found"), std::string::npos) << policy.output;
+    }
+
     TempDir m_dir;
     std::string m_sample, m_catalog, m_release_version, m_fixed_version, m_log;
     std::vector<std::filesystem::path> m_debs;
@@ -125,18 +141,7 @@ TEST_F(AgentPatch, InstallsSecurityVersionAndLeavesCleanDatabase) {
     RecordProperty("stage_seconds", std::to_string(stage_s));
     RecordProperty("apply_seconds", std::to_string(apply_s));
 
-    // Checked with a tool we did not write, on the unmounted image: the new
-    // version is recorded, and neither staging nor policy-rc.d is left over.
-    const auto status =
-        run("debugfs -R 'cat /var/lib/dpkg/status' " + quote(disk()) + " 2>/dev/null");
-    EXPECT_NE(status.output.find("Package: libssl3\nStatus: install ok installed"),
-              std::string::npos);
-    EXPECT_NE(status.output.find("Version: " + m_fixed_version), std::string::npos);
-    EXPECT_EQ(status.output.find("Version: " + m_release_version), std::string::npos);
-    const auto root = run("debugfs -R 'ls /' " + quote(disk()) + " 2>/dev/null");
-    EXPECT_EQ(root.output.find("pv-agent"), std::string::npos) << root.output;
-    const auto policy = run("debugfs -R 'stat /usr/sbin/policy-rc.d' " + quote(disk()) + " 2>&1");
-    EXPECT_NE(policy.output.find("File not found"), std::string::npos) << policy.output;
+    expect_image_patched();
 }
 
 TEST_F(AgentPatch, CorruptDebFailsWithDpkgMessageAndKeepsDatabase) {

@@ -70,18 +70,15 @@ wire::Envelope chunk_request(uint64_t id, const std::string& name, uint64_t offs
     return envelope;
 }
 
-TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
-    make_image("");
-    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
-    ASSERT_TRUE(agent) << agent.error().message();
-    RawClient client(agent->take_connection());
-    const std::string zero_sha(32, '\0');
+struct BadRequest {
+    wire::Envelope request;
+    wire::Error::Code expected;
+};
 
-    struct Case {
-        wire::Envelope request;
-        wire::Error::Code expected;
-    };
-    std::vector<Case> cases;
+// Requests the session would never send, each with the Error it must get.
+std::vector<BadRequest> bad_requests() {
+    const std::string zero_sha(32, '\0');
+    std::vector<BadRequest> cases;
     cases.push_back(
         {chunk_request(1, "../escape.deb", 0, "x", 1, zero_sha), wire::Error::CODE_BAD_REQUEST});
     cases.push_back({chunk_request(2, "a.deb", 0, "abc", 3, zero_sha), wire::Error::CODE_CHECKSUM});
@@ -108,7 +105,16 @@ TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
     not_a_request.mutable_result();
     cases.push_back({not_a_request, wire::Error::CODE_UNSUPPORTED});
 
-    for (const auto& test_case : cases) {
+    return cases;
+}
+
+TEST_F(AgentRequests, BadRequestsGetErrorsAndTheAgentKeepsServing) {
+    make_image("");
+    auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    ASSERT_TRUE(agent) << agent.error().message();
+    RawClient client(agent->take_connection());
+
+    for (const auto& test_case : bad_requests()) {
         ASSERT_TRUE(client.send(test_case.request));
         auto reply = client.receive_terminal();
         ASSERT_TRUE(reply) << reply.error().message() << agent->log();
