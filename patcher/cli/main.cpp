@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "patchvisor 0.1.0");
     pv::cli::CommandResult result;
+    pv::cli::add_patch_commands(app, result);
+    pv::cli::add_batch_command(app, result);
     pv::cli::add_img_commands(app, result);
     try {
         app.parse(argc, argv);

@@ -1,0 +1,145 @@
+#include "patcher/job/agent_steps.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace pv::patcher {
+
+namespace {
+
+// A package counts as installed when its package manager says so: dpkg's
+// Status ends in "installed" ("install ok installed"; not "config-files"
+// or "half-installed"), rpm reports "installed".
+bool is_installed(const wire::Package& package) {
+    const std::string& status = package.status();
+    return status == "installed" || status.ends_with(" installed");
+}
+
+Result<PackageFamily> family_of(const wire::InspectResult& result) {
+    switch (result.package_manager()) {
+        case wire::PACKAGE_MANAGER_DPKG:
+            return PackageFamily::deb;
+        case wire::PACKAGE_MANAGER_RPM:
+            return PackageFamily::rpm;
+        default:
+            return fail(make_error("inspect the image",
+                                   "the agent found no package manager "
+                                   "(neither dpkg nor rpm) in the guest"));
+    }
+}
+
+std::string plan_summary(const Detection& detection) {
+    if (detection.patches.empty())
+        return "no patch applies";
+    std::string summary = fmt::format("{} patch{}:", detection.patches.size(),
+                                      detection.patches.size() == 1 ? "" : "es");
+    for (const auto& patch : detection.patches)
+        summary += fmt::format(" {} {} -> {},", patch.package.name, patch.installed_version,
+                               patch.package.version);
+    summary.pop_back();
+    return summary;
+}
+
+}  // namespace
+
+Result<void> AgentSteps::start(const sandbox::SandboxChoice& choice, img::BlockDevice& overlay,
+                               const std::string& log_path) {
+    m_clock.start("sandbox");
+    sandbox::SandboxOptions options;
+    options.agent_path = m_options.agent_path;
+    options.log_path = log_path;
+    options.timeout = m_options.timeout;
+    m_sandbox = PV_TRY(sandbox::start_sandbox(choice, overlay, options));
+    m_session = PV_TRY(Session::from_fd(m_sandbox->take_stream()));
+    m_session->on_log(
+        [this](wire::Log::Stream, const std::string& line) { m_observer.agent_log(line); });
+    m_session->on_progress([this](const std::string& phase, uint64_t done, uint64_t total) {
+        m_observer.progress(phase, done, total);
+    });
+    m_clock.finish(m_sandbox->describe());
+
+    m_clock.start("hello");
+    const auto hello = PV_TRY(m_session->hello());
+    m_report.agent_version = hello.agent_version();
+    m_report.agent_kernel = hello.kernel();
+    m_clock.finish(
+        fmt::format("agent {} on {} ({})", hello.agent_version(), hello.kernel(), hello.sandbox()));
+    return {};
+}
+
+Result<std::vector<InstalledPackage>> AgentSteps::inventory() {
+    const auto result = PV_TRY(m_session->inspect());
+    m_family = PV_TRY(family_of(result));
+    m_report.package_manager = family_name(m_family);
+    for (const auto& [key, value] : result.os_release())
+        m_report.os_release[key] = value;
+    std::vector<InstalledPackage> installed;
+    for (const auto& package : result.packages())
+        if (is_installed(package))
+            installed.push_back({package.name(), package.version(), package.architecture()});
+    m_report.packages_installed = installed.size();
+    return installed;
+}
+
+Result<Detection> AgentSteps::inspect_and_detect(const Catalog& catalog) {
+    m_clock.start("inspect");
+    const auto installed = PV_TRY(inventory());
+    m_clock.finish(fmt::format("{}, {} packages installed ({})", m_report.os_name(),
+                               installed.size(), m_report.package_manager));
+
+    m_clock.start("detect");
+    auto detection = detect_patches(m_family, installed, catalog);
+    for (const auto& warning : detection.warnings)
+        m_observer.agent_log("detect: " + warning);
+    m_clock.finish(plan_summary(detection));
+    return detection;
+}
+
+Result<void> AgentSteps::stage_and_apply(const Detection& detection) {
+    m_clock.start("stage");
+    std::vector<std::string> files;
+    uint64_t bytes = 0;
+    for (const auto& patch : detection.patches) {
+        PV_TRY(m_session->stage(patch.package.path));
+        files.push_back(std::filesystem::path(patch.package.path).filename().string());
+        bytes += patch.package.size;
+    }
+    m_clock.finish(
+        fmt::format("{} files, {} bytes, SHA-256 verified by the agent", files.size(), bytes));
+
+    m_clock.start("apply");
+    const auto applied = PV_TRY(m_session->apply(files));
+    m_clock.finish(fmt::format("{} exited {}",
+                               family_name(m_family) == std::string("deb") ? "dpkg -i" : "rpm -U",
+                               applied.exit_code));
+    return {};
+}
+
+Result<void> AgentSteps::verify(const Detection& detection) {
+    m_clock.start("verify");
+    const auto after = PV_TRY(inventory());
+    const auto failures = verify_patches(m_family, detection.patches, after);
+    if (!failures.empty()) {
+        std::string message;
+        for (const auto& failure : failures)
+            message += (message.empty() ? "" : "; ") + failure.message();
+        return fail(make_error("verify the patched image", message));
+    }
+    m_clock.finish(fmt::format("every patched package is at its catalog version"));
+    return {};
+}
+
+Result<void> AgentSteps::finish() {
+    m_clock.start("finish");
+    PV_TRY(m_session->finish());
+    const auto outcome = m_sandbox->wait(std::chrono::seconds(30));
+    PV_TRY(m_sandbox->teardown());
+    if (!outcome.succeeded())
+        return fail(make_error("end the sandbox", "the agent " + outcome.describe() + "; see " +
+                                                      m_sandbox->log_path()));
+    m_clock.finish("agent " + outcome.describe() + ", sandbox torn down");
+    return {};
+}
+
+}  // namespace pv::patcher

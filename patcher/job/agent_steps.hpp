@@ -1,0 +1,48 @@
+#pragma once
+
+// The part of the job that talks to the agent in its sandbox: start,
+// Hello, Inspect and detection, Stage and Apply, verification by a second
+// Inspect, Finish. The sandbox is torn down when this object goes away,
+// whatever happened.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "imgfmt/block_device.hpp"
+#include "patcher/detect/catalog.hpp"
+#include "patcher/detect/detect.hpp"
+#include "patcher/job/job.hpp"
+#include "patcher/job/phase_clock.hpp"
+#include "patcher/sandbox/sandbox.hpp"
+#include "patcher/session.hpp"
+
+namespace pv::patcher {
+
+class AgentSteps {
+  public:
+    AgentSteps(const JobOptions& options, JobObserver& observer, PhaseClock& clock,
+               JobReport& report)
+        : m_options(options), m_observer(observer), m_clock(clock), m_report(report) {}
+
+    [[nodiscard]] Result<void> start(const sandbox::SandboxChoice& choice,
+                                     img::BlockDevice& overlay, const std::string& log_path);
+    [[nodiscard]] Result<Detection> inspect_and_detect(const Catalog& catalog);
+    [[nodiscard]] Result<void> stage_and_apply(const Detection& detection);
+    [[nodiscard]] Result<void> verify(const Detection& detection);
+    // Finish, then the agent must end on its own with status 0.
+    [[nodiscard]] Result<void> finish();
+
+  private:
+    [[nodiscard]] Result<std::vector<InstalledPackage>> inventory();
+
+    const JobOptions& m_options;
+    JobObserver& m_observer;
+    PhaseClock& m_clock;
+    JobReport& m_report;
+    std::unique_ptr<sandbox::Sandbox> m_sandbox;
+    std::optional<Session> m_session;
+    PackageFamily m_family = PackageFamily::deb;
+};
+
+}  // namespace pv::patcher

@@ -1,0 +1,152 @@
+#include "patcher/job/job.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "imgfmt/commit.hpp"
+#include "imgfmt/lock.hpp"
+#include "imgfmt/qcow2/qcow2_image.hpp"
+#include "patcher/detect/catalog.hpp"
+#include "patcher/detect/detect.hpp"
+#include "patcher/job/agent_steps.hpp"
+#include "patcher/job/phase_clock.hpp"
+
+namespace pv::patcher {
+
+namespace {
+
+// The overlay and the agent log of one job, named after the image and
+// removed (the overlay) when the job ends, however it ends.
+class JobFiles {
+  public:
+    static Result<JobFiles> create(const std::string& work_dir, const std::string& image) {
+        std::error_code error;
+        std::filesystem::create_directories(work_dir, error);
+        if (error)
+            return fail(make_error("create the work directory " + work_dir, error.message()));
+        static std::atomic<unsigned> counter{0};
+        const auto stem =
+            fmt::format("{}/{}-{}-{}", work_dir, std::filesystem::path(image).filename().string(),
+                        ::getpid(), counter++);
+        return JobFiles(stem + ".overlay.qcow2", stem + ".agent.log");
+    }
+    JobFiles(JobFiles&& other) noexcept
+        : overlay(std::move(other.overlay)), agent_log(std::move(other.agent_log)) {
+        other.overlay.clear();
+    }
+    ~JobFiles() {
+        if (!overlay.empty())
+            ::unlink(overlay.c_str());
+    }
+
+    std::string overlay;
+    std::string agent_log;
+
+  private:
+    JobFiles(std::string overlay_path, std::string log_path)
+        : overlay(std::move(overlay_path)), agent_log(std::move(log_path)) {}
+};
+
+Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, img::Format format,
+                                                      const std::string& overlay_path) {
+    auto base = PV_TRY(img::open_image(image, img::Access::ReadOnly, img::Backing::Refuse));
+    return img::Qcow2Image::create_overlay(overlay_path, std::move(base), image, format);
+}
+
+void record_plan(const Detection& detection, JobReport& report) {
+    std::map<std::string, AdvisoryReport> advisories;
+    for (const auto& patch : detection.patches) {
+        PackageChange change{patch.package.name,
+                             patch.installed_architecture,
+                             patch.installed_version,
+                             patch.package.version,
+                             {}};
+        for (const auto& advisory : patch.advisories) {
+            change.advisories.push_back(advisory.id);
+            advisories.emplace(advisory.id, AdvisoryReport{advisory.id, advisory.cves});
+        }
+        report.packages.push_back(std::move(change));
+    }
+    for (auto& [id, advisory] : advisories)
+        report.advisories.push_back(std::move(advisory));
+}
+
+Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, JobReport& report) {
+    PhaseClock clock(observer, report);
+    const auto image = std::filesystem::absolute(options.image).lexically_normal().string();
+    report.image = image;
+
+    clock.start("lock");
+    const auto lock = PV_TRY(img::ImageLock::acquire(image));
+    const auto format = PV_TRY(img::detect_format(image));
+    report.format = std::string(img::format_name(format));
+    const auto catalog = PV_TRY(load_catalog(options.catalog, CatalogPolicy::strict));
+    clock.finish(fmt::format("{} image, catalog of {} package files", report.format,
+                             catalog.packages.size()));
+
+    clock.start("overlay");
+    auto files = PV_TRY(JobFiles::create(options.work_dir, image));
+    auto overlay = PV_TRY(make_overlay(image, format, files.overlay));
+    clock.finish(files.overlay);
+
+    const auto choice = PV_TRY(sandbox::choose_sandbox(options.sandbox));
+    report.sandbox_kind = std::string(sandbox::kind_name(choice.kind));
+    report.sandbox_reason = choice.reason;
+    report.agent_log = files.agent_log;
+    observer.sandbox_chosen(report.sandbox_kind, choice.reason);
+
+    AgentSteps agent(options, observer, clock, report);
+    PV_TRY(agent.start(choice, *overlay, files.agent_log));
+    const auto detection = PV_TRY(agent.inspect_and_detect(catalog));
+    record_plan(detection, report);
+    if (detection.patches.empty() || options.mode == JobMode::Check) {
+        PV_TRY(agent.finish());
+        if (detection.patches.empty())
+            return JobResult::NothingToDo;
+        return JobResult::MissingPatches;
+    }
+    PV_TRY(agent.stage_and_apply(detection));
+    PV_TRY(agent.verify(detection));
+    PV_TRY(agent.finish());
+    PV_TRY(overlay->flush());
+
+    clock.start("commit");
+    img::CommitOptions commit_options;
+    commit_options.format = options.format;
+    commit_options.output = options.output;
+    commit_options.keep_backup = options.keep_backup;
+    commit_options.progress = [&observer](uint64_t done, uint64_t total) {
+        observer.progress("commit", done, total);
+    };
+    const auto committed = PV_TRY(img::commit_locked(*overlay, lock, commit_options));
+    report.output = committed.target;
+    report.backup = committed.backup;
+    clock.finish(fmt::format("{} {} written to {}", committed.bytes_copied,
+                             img::format_name(committed.format), committed.target));
+    return JobResult::Patched;
+}
+
+}  // namespace
+
+JobReport run_job(const JobOptions& options, JobObserver& observer) {
+    JobReport report;
+    report.image = options.image;
+    try {
+        auto result = run_steps(options, observer, report);
+        if (result) {
+            report.result = *result;
+        } else {
+            report.result = JobResult::Failed;
+            report.error = result.error().message();
+        }
+    } catch (const std::exception& exception) {
+        report.result = JobResult::Failed;
+        report.error = std::string("internal error: ") + exception.what();
+    }
+    return report;
+}
+
+}  // namespace pv::patcher

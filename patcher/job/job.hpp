@@ -1,0 +1,54 @@
+#pragma once
+
+// The patch job (DESIGN.md, the five steps): lock → overlay → sandbox →
+// Hello → Inspect → detect → Stage → Apply → re-Inspect and verify →
+// Finish → commit → replace. Until the commit's rename the original is only
+// read; any failure leaves it byte-identical.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "imgfmt/image.hpp"
+#include "patcher/job/report.hpp"
+#include "patcher/sandbox/sandbox.hpp"
+
+namespace pv::patcher {
+
+enum class JobMode {
+    Patch,  // patch and commit
+    Check,  // detection only: nothing is written
+};
+
+struct JobOptions {
+    JobMode mode = JobMode::Patch;
+    std::string image;
+    std::string catalog;
+    sandbox::SandboxRequest sandbox = sandbox::SandboxRequest::Auto;
+    std::optional<std::string> output;  // default: replace the original in place
+    bool keep_backup = false;
+    std::optional<img::Format> format;   // default: the original's
+    std::chrono::seconds timeout{1800};  // the whole sandbox session
+    std::string work_dir;                // overlays and agent logs
+    std::string agent_path;              // the pv-agent binary
+};
+
+// Hears what the job does as it does it (the CLI draws phase lines and
+// progress bars; batch draws one status line per image).
+class JobObserver {
+  public:
+    virtual ~JobObserver() = default;
+    virtual void phase_started(const std::string& /*phase*/) {}
+    virtual void phase_finished(const PhaseTiming& /*timing*/, const std::string& /*detail*/) {}
+    virtual void progress(const std::string& /*phase*/, uint64_t /*done*/, uint64_t /*total*/) {}
+    virtual void agent_log(const std::string& /*line*/) {}
+    // The sandbox chosen and why; the jail is reported loudly.
+    virtual void sandbox_chosen(const std::string& /*kind*/, const std::string& /*reason*/) {}
+};
+
+// Runs one job. Never throws; a failure is a report with result Failed and
+// the reason in report.error.
+[[nodiscard]] JobReport run_job(const JobOptions& options, JobObserver& observer);
+
+}  // namespace pv::patcher

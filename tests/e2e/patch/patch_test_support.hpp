@@ -1,0 +1,28 @@
+#pragma once
+
+// What the patch-job tests share: the sample image and catalog, and reading
+// package versions out of an image with tools we did not write (debugfs to
+// pull /var/lib/dpkg/status out of the ext4 filesystem, dpkg-query to read it).
+
+#include <string>
+
+#include "tests/support/support.hpp"
+
+namespace pv::test {
+
+// The path `scripts/images path NAME` prints; fails the test when unbuilt.
+[[nodiscard]] std::string image_artifact(const std::string& name);
+
+// A sparse copy of a sample image in DIR.
+[[nodiscard]] std::string copy_sample(const TempDir& dir, const std::string& name,
+                                      const std::string& file_name);
+
+// The version dpkg-query reads for PACKAGE from IMAGE's package database;
+// IMAGE may be raw (whole-disk ext4 or GPT) or qcow2. "" when not installed.
+[[nodiscard]] std::string installed_version(const TempDir& dir, const std::string& image,
+                                            const std::string& package);
+
+// Runs `patchvisor ARGUMENTS`.
+[[nodiscard]] CommandOutput patchvisor(const std::string& arguments);
+
+}  // namespace pv::test
