@@ -48,7 +48,10 @@ class MicroVm {
     MicroVm& operator=(const MicroVm&) = delete;
 
     // Runs until the guest resets or powers off, the timeout passes, an
-    // unrecoverable exit happens or request_stop() is called.
+    // unrecoverable exit happens or request_stop() is called. vCPU 0 runs on
+    // the calling thread. Kicks out of KVM_RUN use SIGRTMIN, for which run()
+    // installs a no-op handler (process-wide: embedders must leave it alone).
+    // A MicroVm runs once; a second call is an error.
     [[nodiscard]] Result<RunSummary> run();
     void request_stop(ExitReason reason, std::string detail);
 
@@ -94,6 +97,7 @@ class MicroVm {
     std::mutex m_threads_mutex;
     std::vector<pthread_t> m_vcpu_threads;  // for kicks; guarded by m_threads_mutex
     std::chrono::steady_clock::time_point m_start;
+    bool m_ran = false;
     std::atomic<int64_t> m_first_serial_byte_us{-1};
 };
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "vmm/micro_vm.hpp"
 
@@ -70,6 +71,8 @@ void MicroVm::kick_vcpus() {
 }
 
 Result<RunSummary> MicroVm::run() {
+    if (std::exchange(m_ran, true))
+        return fail(make_error("run microVM", "already ran; a MicroVm runs once"));
     install_kick_handler();
     m_stop.set_kick([this] { kick_vcpus(); });
     m_start = std::chrono::steady_clock::now();

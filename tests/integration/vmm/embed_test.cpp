@@ -62,6 +62,7 @@ TEST(Embedding, SerialOutputStopsAtTheLimit) {
     EXPECT_EQ(summary->reason, ExitReason::Reset) << "the guest runs on, only output is dropped";
     EXPECT_EQ(slurp(path), "patchvisor");
     unlink(path);
+    EXPECT_FALSE((*vm)->run()) << "a MicroVm runs once";
 }
 
 }  // namespace
