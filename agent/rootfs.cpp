@@ -134,7 +134,10 @@ Result<std::string> try_candidate(const std::string& disk_path, const DiskInfo& 
         device = path;
         description = path + " (offset " + std::to_string(part.offset) + " of " + disk_path + ")";
     }
-    if (mount(device.c_str(), mountpoint.c_str(), type.c_str(), MS_NOATIME, nullptr) != 0)
+    // XFS refuses a second mount of a filesystem UUID anywhere on the host,
+    // which copies of one image patched side by side in jails all share.
+    const char* options = type == "xfs" ? "nouuid" : nullptr;
+    if (mount(device.c_str(), mountpoint.c_str(), type.c_str(), MS_NOATIME, options) != 0)
         return fail(errno_error("mount " + description + " as " + type));
     if (has_os_release(mountpoint))
         return description;

@@ -54,6 +54,30 @@ class AgentRequests : public ::testing::Test {
         ASSERT_EQ(made.exit_code, 0) << made.output;
     }
 
+    // The tree as the only filesystem of a disk, made by `type`'s own mkfs.
+    void make_filesystem_image(const std::string& type) {
+        const std::string image = quote(m_dir.file("disk.raw"));
+        const std::string tree = quote(m_dir.file("tree"));
+        if (type == "btrfs") {
+            ASSERT_EQ(run("truncate -s 256M " + image + " && mkfs.btrfs -q --rootdir " + tree +
+                          " " + image)
+                          .exit_code,
+                      0);
+        } else {
+            // mkfs.xfs cannot copy a tree in; mount the new filesystem and copy.
+            // The mount lives in a private mount namespace: a namespace cloned
+            // from the host's meanwhile (a parallel test) would otherwise keep a
+            // copy of it alive, and XFS refuses a second mount of the same UUID.
+            const std::string mnt = quote(m_dir.file("mnt"));
+            const std::string copy = "mount -o loop " + image + " " + mnt + " && cp -a " + tree +
+                                     "/. " + mnt + " && umount " + mnt;
+            const auto made =
+                run("truncate -s 320M " + image + " && mkfs.xfs -q " + image + " && mkdir " + mnt +
+                    " && unshare -m --propagation private sh -c " + quote(copy));
+            ASSERT_EQ(made.exit_code, 0) << made.output;
+        }
+    }
+
     TempDir m_dir;
 };
 
@@ -185,23 +209,9 @@ class AgentFilesystems : public AgentRequests, public ::testing::WithParamInterf
 
 TEST_P(AgentFilesystems, InspectsRootOnFilesystem) {
     const std::string type = GetParam();
-    const std::string image = quote(m_dir.file("disk.raw"));
-    const std::string tree = quote(m_dir.file("tree"));
     if (!have_program("mkfs." + type))
         GTEST_SKIP() << "mkfs." << type << " is not installed";
-    if (type == "btrfs") {
-        ASSERT_EQ(
-            run("truncate -s 256M " + image + " && mkfs.btrfs -q --rootdir " + tree + " " + image)
-                .exit_code,
-            0);
-    } else {
-        // mkfs.xfs cannot copy a tree in; mount the new filesystem and copy.
-        const std::string mnt = quote(m_dir.file("mnt"));
-        const auto made = run("truncate -s 320M " + image + " && mkfs.xfs -q " + image +
-                              " && mkdir " + mnt + " && mount -o loop " + image + " " + mnt +
-                              " && cp -a " + tree + "/. " + mnt + " && umount " + mnt);
-        ASSERT_EQ(made.exit_code, 0) << made.output;
-    }
+    make_filesystem_image(type);
     auto agent = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
     ASSERT_TRUE(agent) << agent.error().message();
     auto session = patcher::Session::from_fd(agent->take_connection());
@@ -212,6 +222,42 @@ TEST_P(AgentFilesystems, InspectsRootOnFilesystem) {
     EXPECT_EQ(inventory->packages_size(), 2);
     ASSERT_TRUE(session->finish());
     EXPECT_EQ(agent->wait_and_detach(), 0) << agent->log();
+}
+
+// Batch jobs patch copies of one image side by side; copies share their
+// filesystem UUID, which XFS refuses to mount twice unless told (nouuid).
+TEST_P(AgentFilesystems, TwoCopiesOfOneImageMountSideBySide) {
+    const std::string type = GetParam();
+    if (!have_program("mkfs." + type))
+        GTEST_SKIP() << "mkfs." << type << " is not installed";
+    make_filesystem_image(type);
+    ASSERT_EQ(run("cp --sparse=always " + quote(m_dir.file("disk.raw")) + " " +
+                  quote(m_dir.file("copy.raw")))
+                  .exit_code,
+              0);
+    // Mark the copy, so a second mount that silently shared the first's
+    // filesystem (same UUID) would show up as the wrong ID.
+    const std::string mnt = quote(m_dir.file("mark"));
+    const std::string mark = "mount -o loop " + quote(m_dir.file("copy.raw")) + " " + mnt +
+                             " && echo ID=copy > " + mnt + "/etc/os-release && umount " + mnt;
+    const auto marked =
+        run("mkdir " + mnt + " && unshare -m --propagation private sh -c " + quote(mark));
+    ASSERT_EQ(marked.exit_code, 0) << marked.output;
+    TempDir second_dir;
+    auto first = JailedAgent::start(m_dir.file("disk.raw"), m_dir.path());
+    auto second = JailedAgent::start(m_dir.file("copy.raw"), second_dir.path());
+    ASSERT_TRUE(first && second);
+    auto first_session = patcher::Session::from_fd(first->take_connection());
+    auto second_session = patcher::Session::from_fd(second->take_connection());
+    ASSERT_TRUE(first_session && second_session);
+    auto first_inventory = first_session->inspect();
+    ASSERT_TRUE(first_inventory) << first_inventory.error().message();
+    auto second_inventory = second_session->inspect();
+    ASSERT_TRUE(second_inventory) << second_inventory.error().message();
+    EXPECT_EQ(first_inventory->os_release().at("ID"), "debian");
+    EXPECT_EQ(second_inventory->os_release().at("ID"), "copy");
+    ASSERT_TRUE(first_session->finish());
+    ASSERT_TRUE(second_session->finish());
 }
 
 INSTANTIATE_TEST_SUITE_P(Filesystems, AgentFilesystems, ::testing::Values("xfs", "btrfs"));
