@@ -148,13 +148,19 @@ uint64_t bytes_to_copy(const std::vector<Segment>& plan) {
 // Copies base data into the raw target without passing it through user
 // space; copy_file_range keeps the target sparse where we do not copy, and
 // on filesystems that can (XFS, btrfs) it shares the blocks (reflink).
-Result<void> copy_range_in_kernel(const RawImage& base, int target_fd, const Segment& segment,
+// Returns false, having copied nothing, where the kernel cannot do it
+// (EXDEV between filesystems, EOPNOTSUPP, EINVAL): the caller then copies
+// through memory.
+Result<bool> copy_range_in_kernel(const RawImage& base, int target_fd, const Segment& segment,
                                   const std::string& target_path, Merger& merger) {
     loff_t in = static_cast<loff_t>(segment.offset);
     loff_t out = in;
     for (uint64_t left = segment.length; left > 0;) {
         const ssize_t copied = ::copy_file_range(base.fd(), &in, target_fd, &out,
                                                  std::min<uint64_t>(left, kChunk * 16), 0);
+        if (copied < 0 && left == segment.length &&
+            (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+            return false;
         if (copied < 0)
             return fail(errno_error("copy " + base.name() + " into " + target_path));
         if (copied == 0)
@@ -163,7 +169,7 @@ Result<void> copy_range_in_kernel(const RawImage& base, int target_fd, const Seg
         left -= static_cast<uint64_t>(copied);
         merger.advance(static_cast<uint64_t>(copied));
     }
-    return {};
+    return true;
 }
 
 Result<void> write_raw_target(Qcow2Image& overlay, BlockDevice& base, const std::string& path,
@@ -178,11 +184,16 @@ Result<void> write_raw_target(Qcow2Image& overlay, BlockDevice& base, const std:
     auto* raw_base = dynamic_cast<RawImage*>(&base);
     Merger merger(overlay, base, *target, progress, bytes_to_copy(plan));
     for (const auto& segment : plan) {
+        if (segment.source != Source::Base && segment.source != Source::Overlay)
+            continue;
         if (segment.source == Source::Base && raw_base != nullptr) {
-            PV_TRY(copy_range_in_kernel(*raw_base, target->fd(), segment, path, merger));
-        } else if (segment.source == Source::Base || segment.source == Source::Overlay) {
-            PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
+            const bool done =
+                PV_TRY(copy_range_in_kernel(*raw_base, target->fd(), segment, path, merger));
+            raw_base = done ? raw_base : nullptr;  // no second try after a refusal
+            if (done)
+                continue;
         }
+        PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
     }
     copied = merger.done();
     return target->flush();

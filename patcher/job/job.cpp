@@ -83,9 +83,12 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
     const auto lock = PV_TRY(img::ImageLock::acquire(image));
     const auto format = PV_TRY(img::detect_format(image));
     report.format = std::string(img::format_name(format));
+    clock.finish(fmt::format("{} image locked", report.format));
+
+    clock.start("catalog");
     const auto catalog = PV_TRY(load_catalog(options.catalog, CatalogPolicy::strict));
-    clock.finish(fmt::format("{} image, catalog of {} package files", report.format,
-                             catalog.packages.size()));
+    clock.finish(fmt::format("{} package files, {} advisories", catalog.packages.size(),
+                             catalog.advisories.size()));
 
     clock.start("overlay");
     auto files = PV_TRY(JobFiles::create(options.work_dir, image));

@@ -83,8 +83,8 @@ TEST_F(PatchJob, PatchesTheRawSampleInPlaceAndReports) {
     for (const auto& phase : report["phases"])
         phases.push_back(phase["name"]);
     EXPECT_EQ(phases,
-              (std::vector<std::string>{"lock", "overlay", "sandbox", "hello", "inspect", "detect",
-                                        "stage", "apply", "verify", "finish", "commit"}));
+              (std::vector<std::string>{"lock", "catalog", "overlay", "sandbox", "hello", "inspect",
+                                        "detect", "stage", "apply", "verify", "finish", "commit"}));
     EXPECT_TRUE(std::filesystem::is_empty(m_dir.file("work")) ||
                 !std::filesystem::exists(m_dir.file("work/vm.raw.overlay.qcow2")));
 }
