@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <vector>
 
 #include "imgfmt/lock.hpp"
@@ -19,43 +21,37 @@ namespace {
 
 constexpr uint64_t kChunk = 4 << 20;
 
-// Where each byte range of the merged image comes from.
+// What the merged image holds beyond zeroes, and where to copy it from. The
+// target starts out all zeroes (a sparse raw file, an empty qcow2), so zero
+// clusters and holes need no segment at all.
 enum class Source {
-    Overlay,      // allocated in the overlay
-    OverlayZero,  // a zero cluster in the overlay, hiding base data
-    Base,         // data of the base
-    Hole,         // zero in both
+    Overlay,  // stored in the overlay file at `host`
+    Base,     // data of the base at the same offset
 };
 
 struct Segment {
     uint64_t offset;
     uint64_t length;
     Source source;
+    uint64_t host = 0;
 };
 
-// The merged view's plan: the overlay's own map, with the ranges it leaves
-// to its backing device resolved through the base's map.
+// The plan: the overlay's stored data in the order it lies in the overlay
+// file (so it is read sequentially), then the base data the overlay leaves
+// visible, in disk order.
 Result<std::vector<Segment>> plan_segments(Qcow2Image& overlay, BlockDevice& base) {
     std::vector<Segment> plan;
-    const auto extents = PV_TRY(overlay.map(0, overlay.size()));
-    for (const auto& extent : extents) {
-        if (extent.kind != ExtentKind::Backing) {
-            const auto source =
-                extent.kind == ExtentKind::Data ? Source::Overlay : Source::OverlayZero;
-            plan.push_back({extent.offset, extent.length, source});
+    for (const auto& stored : PV_TRY(overlay.data_extents(0, overlay.size())))
+        plan.push_back({stored.offset, stored.length, Source::Overlay, stored.host_offset});
+    std::sort(plan.begin(), plan.end(),
+              [](const Segment& a, const Segment& b) { return a.host < b.host; });
+    for (const auto& extent : PV_TRY(overlay.map(0, overlay.size()))) {
+        const uint64_t end = std::min(extent.offset + extent.length, base.size());
+        if (extent.kind != ExtentKind::Backing || extent.offset >= end)
             continue;
-        }
-        const uint64_t end = extent.offset + extent.length;
-        const uint64_t base_end = std::min(end, base.size());
-        if (extent.offset < base_end) {
-            const auto base_extents = PV_TRY(base.map(extent.offset, base_end - extent.offset));
-            for (const auto& piece : base_extents)
-                plan.push_back({piece.offset, piece.length,
-                                piece.kind == ExtentKind::Data ? Source::Base : Source::Hole});
-        }
-        const uint64_t tail = std::max(extent.offset, base_end);
-        if (tail < end)
-            plan.push_back({tail, end - tail, Source::Hole});
+        for (const auto& piece : PV_TRY(base.map(extent.offset, end - extent.offset)))
+            if (piece.kind == ExtentKind::Data)
+                plan.push_back({piece.offset, piece.length, Source::Base});
     }
     return plan;
 }
@@ -80,12 +76,15 @@ class Merger {
     // Copies a segment through memory; with SKIP_ZEROES, runs of all-zero
     // clusters are left unwritten so the target keeps them as holes.
     Result<void> copy(const Segment& segment, bool skip_zeroes) {
-        BlockDevice& source = segment.source == Source::Base ? m_base : m_overlay;
         const uint64_t cluster = m_overlay.cluster_size();
         for (uint64_t done = 0; done < segment.length;) {
             const uint64_t length = std::min<uint64_t>(kChunk, segment.length - done);
             const uint64_t offset = segment.offset + done;
-            PV_TRY(source.read_at(std::span(m_buffer.data(), length), offset));
+            if (segment.source == Source::Base)
+                PV_TRY(m_base.read_at(std::span(m_buffer.data(), length), offset));
+            else
+                PV_TRY(pread_all(m_overlay.file_descriptor(), m_buffer.data(), length,
+                                 segment.host + done, "read " + m_overlay.name()));
             PV_TRY(write_chunk(offset, length, skip_zeroes ? cluster : 0));
             done += length;
             advance(length);
@@ -93,7 +92,9 @@ class Merger {
         return {};
     }
 
+    // Called by both copy lanes of a raw commit, hence the lock.
     void advance(uint64_t length) {
+        std::lock_guard lock(m_progress_mutex);
         m_done += length;
         if (m_progress)
             m_progress(m_done, m_total);
@@ -134,44 +135,61 @@ class Merger {
     const ProgressCallback& m_progress;
     uint64_t m_total;
     uint64_t m_done = 0;
+    std::mutex m_progress_mutex;
     std::vector<std::byte> m_buffer;
 };
 
 uint64_t bytes_to_copy(const std::vector<Segment>& plan) {
     uint64_t total = 0;
     for (const auto& segment : plan)
-        if (segment.source == Source::Overlay || segment.source == Source::Base)
-            total += segment.length;
+        total += segment.length;
     return total;
 }
 
-// Copies base data into the raw target without passing it through user
+// Copies a segment into the raw target without passing it through user
 // space; copy_file_range keeps the target sparse where we do not copy, and
 // on filesystems that can (XFS, btrfs) it shares the blocks (reflink).
 // Returns false, having copied nothing, where the kernel cannot do it
 // (EXDEV between filesystems, EOPNOTSUPP, EINVAL): the caller then copies
 // through memory.
-Result<bool> copy_range_in_kernel(const RawImage& base, int target_fd, const Segment& segment,
-                                  const std::string& target_path, Merger& merger) {
-    loff_t in = static_cast<loff_t>(segment.offset);
-    loff_t out = in;
+Result<bool> copy_in_kernel(int source_fd, uint64_t source_offset, const std::string& source,
+                            int target_fd, const Segment& segment, Merger& merger) {
+    loff_t in = static_cast<loff_t>(source_offset);
+    loff_t out = static_cast<loff_t>(segment.offset);
     for (uint64_t left = segment.length; left > 0;) {
-        const ssize_t copied = ::copy_file_range(base.fd(), &in, target_fd, &out,
+        const ssize_t copied = ::copy_file_range(source_fd, &in, target_fd, &out,
                                                  std::min<uint64_t>(left, kChunk * 16), 0);
         if (copied < 0 && left == segment.length &&
             (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
             return false;
         if (copied < 0)
-            return fail(errno_error("copy " + base.name() + " into " + target_path));
+            return fail(errno_error("copy " + source + " into the new image"));
         if (copied == 0)
-            return fail(make_error("copy " + base.name() + " into " + target_path,
-                                   "the original ended early"));
+            return fail(
+                make_error("copy " + source + " into the new image", "the file ended early"));
         left -= static_cast<uint64_t>(copied);
         merger.advance(static_cast<uint64_t>(copied));
     }
     return true;
 }
 
+// Copies SEGMENTS from SOURCE_FD in the kernel (overlay segments from their
+// host offsets, base segments from their own); returns the segments left
+// for copying through memory after the kernel refused.
+Result<std::vector<Segment>> copy_lane(std::vector<Segment> segments, int source_fd,
+                                       const std::string& source, int target_fd, Merger& merger) {
+    for (size_t i = 0; i < segments.size(); ++i) {
+        const auto& segment = segments[i];
+        const uint64_t from = segment.source == Source::Overlay ? segment.host : segment.offset;
+        if (!PV_TRY(copy_in_kernel(source_fd, from, source, target_fd, segment, merger)))
+            return std::vector<Segment>(segments.begin() + static_cast<ptrdiff_t>(i),
+                                        segments.end());
+    }
+    return std::vector<Segment>{};
+}
+
+// Raw targets: overlay data and base data go in two lanes at once, each
+// reading its own file sequentially, so the disk sees both streams.
 Result<void> write_raw_target(Qcow2Image& overlay, BlockDevice& base, const std::string& path,
                               const std::vector<Segment>& plan, const ProgressCallback& progress,
                               uint64_t& copied) {
@@ -181,20 +199,32 @@ Result<void> write_raw_target(Qcow2Image& overlay, BlockDevice& base, const std:
             return fail(errno_error("size " + path));
     }
     auto target = PV_TRY(RawImage::open(path, Access::ReadWrite));
-    auto* raw_base = dynamic_cast<RawImage*>(&base);
     Merger merger(overlay, base, *target, progress, bytes_to_copy(plan));
-    for (const auto& segment : plan) {
-        if (segment.source != Source::Base && segment.source != Source::Overlay)
-            continue;
-        if (segment.source == Source::Base && raw_base != nullptr) {
-            const bool done =
-                PV_TRY(copy_range_in_kernel(*raw_base, target->fd(), segment, path, merger));
-            raw_base = done ? raw_base : nullptr;  // no second try after a refusal
-            if (done)
-                continue;
-        }
-        PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
+    std::vector<Segment> overlay_segments;
+    std::vector<Segment> base_segments;
+    for (const auto& segment : plan)
+        (segment.source == Source::Overlay ? overlay_segments : base_segments).push_back(segment);
+
+    std::vector<Segment> leftover = base_segments;
+    std::future<Result<std::vector<Segment>>> base_lane;
+    if (const auto* raw_base = dynamic_cast<RawImage*>(&base)) {
+        leftover.clear();
+        base_lane = std::async(std::launch::async, copy_lane, std::move(base_segments),
+                               raw_base->fd(), base.name(), target->fd(), std::ref(merger));
     }
+    auto overlay_left = copy_lane(std::move(overlay_segments), overlay.file_descriptor(),
+                                  overlay.name(), target->fd(), merger);
+    if (base_lane.valid()) {
+        auto base_left = base_lane.get();
+        if (!base_left)
+            return fail(base_left.error());
+        leftover.insert(leftover.end(), base_left->begin(), base_left->end());
+    }
+    if (!overlay_left)
+        return fail(overlay_left.error());
+    leftover.insert(leftover.end(), overlay_left->begin(), overlay_left->end());
+    for (const auto& segment : leftover)
+        PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
     copied = merger.done();
     return target->flush();
 }
@@ -205,8 +235,7 @@ Result<void> write_qcow2_target(Qcow2Image& overlay, BlockDevice& base, const st
     auto target = PV_TRY(Qcow2Image::create_standalone(path, overlay.size()));
     Merger merger(overlay, base, *target, progress, bytes_to_copy(plan));
     for (const auto& segment : plan)
-        if (segment.source == Source::Base || segment.source == Source::Overlay)
-            PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
+        PV_TRY(merger.copy(segment, /*skip_zeroes=*/true));
     copied = merger.done();
     return target->flush();
 }

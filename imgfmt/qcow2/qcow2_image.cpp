@@ -137,6 +137,35 @@ Result<std::vector<Extent>> Qcow2Image::map(uint64_t offset, uint64_t length) {
     return extents;
 }
 
+Result<std::vector<Qcow2Image::HostExtent>> Qcow2Image::data_extents(uint64_t offset,
+                                                                     uint64_t length) {
+    PV_TRY(check_range("map", offset, length));
+    State& state = *m_state;
+    PV_TRY(qcow2::drain_writes(state));  // the file must hold what the tables say
+    std::vector<HostExtent> extents;
+    for (uint64_t done = 0; done < length;) {
+        const uint64_t pos = offset + done;
+        const qcow2::L2Table* table =
+            PV_TRY(state.meta->l2_for_read(qcow2::l1_index_of(state, pos)));
+        const qcow2::Run run = PV_TRY(qcow2::find_run(state, table, pos, length - done));
+        if (run.kind == ClusterKind::Compressed)
+            return fail(make_error("map " + state.path, "compressed clusters are not supported"));
+        if (run.kind == ClusterKind::Data) {
+            if (!extents.empty() && extents.back().offset + extents.back().length == pos &&
+                extents.back().host_offset + extents.back().length == run.host)
+                extents.back().length += run.length;
+            else
+                extents.push_back(HostExtent{pos, run.length, run.host});
+        }
+        done += run.length;
+    }
+    return extents;
+}
+
+int Qcow2Image::file_descriptor() const {
+    return m_state->fd.get();
+}
+
 Result<void> Qcow2Image::flush() {
     if (m_state->access == Access::ReadOnly)
         return {};

@@ -64,6 +64,18 @@ class Qcow2Image final : public BlockDevice {
     // backing device, or zeroes without one).
     [[nodiscard]] Result<std::vector<Extent>> map(uint64_t offset, uint64_t length) override;
 
+    // Where this layer's stored data lies in the qcow2 file: guest ranges
+    // within [OFFSET, OFFSET+LENGTH) whose bytes are stored contiguously at
+    // host_offset. Commit copies them straight from file_descriptor(), in
+    // file order, instead of reading through read_at in guest order.
+    struct HostExtent {
+        uint64_t offset = 0;
+        uint64_t length = 0;
+        uint64_t host_offset = 0;
+    };
+    [[nodiscard]] Result<std::vector<HostExtent>> data_extents(uint64_t offset, uint64_t length);
+    [[nodiscard]] int file_descriptor() const;
+
     [[nodiscard]] uint32_t cluster_size() const;
     [[nodiscard]] const std::optional<std::string>& backing_file() const;
     [[nodiscard]] BlockDevice* backing() const;  // nullptr without one
