@@ -120,9 +120,17 @@ void print_table(FILE* out, const std::vector<patcher::JobReport>& reports,
                summary["images"].get<size_t>(), summary["wall_seconds"].get<double>(),
                summary["jobs"].get<unsigned>(), summary["images_per_minute"].get<double>());
     fmt::print(out, "{:<10} {:>8} {:>8}\n", "phase", "p50 s", "p95 s");
-    for (const auto& [name, figures] : summary["phases"].items())
+    // Phases in the order jobs run them, as first seen.
+    std::vector<std::string> order;
+    for (const auto& report : reports)
+        for (const auto& phase : report.phases)
+            if (std::find(order.begin(), order.end(), phase.name) == order.end())
+                order.push_back(phase.name);
+    for (const auto& name : order) {
+        const auto& figures = summary["phases"][name];
         fmt::print(out, "{:<10} {:>8.2f} {:>8.2f}\n", name, figures["p50"].get<double>(),
                    figures["p95"].get<double>());
+    }
 }
 
 Result<int> run_batch(const JobFlags& flags, unsigned jobs) {

@@ -151,5 +151,25 @@ TEST_F(PatchJob, APatchedImageHasNothingToDo) {
     EXPECT_FALSE(std::filesystem::exists(m_dir.file("never.raw")));
 }
 
+TEST_F(PatchJob, BatchPatchesImagesInParallelAndReportsThroughput) {
+    const auto first = copy_sample(m_dir, "sample-raw", "a.raw");
+    const auto second = copy_sample(m_dir, "sample-qcow2", "b.qcow2");
+    const auto report_path = m_dir.file("batch.json");
+    const auto result = patchvisor("batch --jobs 2" + job_flags() + " --json-report " +
+                                   quote(report_path) + " " + quote(first) + " " + quote(second));
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find("images/minute"), std::string::npos) << result.output;
+    expect_patched(first);
+    expect_patched(second);
+    const auto report = nlohmann::json::parse(run("cat " + quote(report_path)).output);
+    EXPECT_EQ(report["summary"]["images"], 2);
+    EXPECT_EQ(report["summary"]["results"]["patched"], 2);
+    EXPECT_GT(report["summary"]["images_per_minute"].get<double>(), 0);
+    EXPECT_LE(report["summary"]["phases"]["apply"]["p50"].get<double>(),
+              report["summary"]["phases"]["apply"]["p95"].get<double>());
+    ASSERT_EQ(report["reports"].size(), 2u);
+    EXPECT_EQ(report["reports"][1]["format"], "qcow2");
+}
+
 }  // namespace
 }  // namespace pv::test
