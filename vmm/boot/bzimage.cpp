@@ -52,7 +52,7 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
     // syssize counts 16-byte paragraphs of protected-mode code (boot.rst).
     if (uint64_t{header.syssize} * 16 > image.kernel_size)
         return fail(bzimage_error(
-            fmt::format("syssize {:#x} paragraphs exceeds the file", header.syssize)));
+            fmt::format("syssize {:#x} paragraphs exceeds the file", uint32_t{header.syssize})));
     if (header.kernel_alignment != 0 && (header.kernel_alignment & (header.kernel_alignment - 1)))
         return fail(bzimage_error("kernel_alignment not a power of two"));
     return image;

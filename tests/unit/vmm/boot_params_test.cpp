@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_files.hpp"
+
 #include <memory>
 
 #include "vmm/boot/layout.hpp"
@@ -9,27 +11,31 @@
 namespace pv::vmm::boot {
 namespace {
 
+using test::copy;
+
 TEST(E820, MapOf128MiBHasBaseMemoryReservedHoleAndHighRam) {
     auto params = std::make_unique<BootParams>();
     ASSERT_TRUE(fill_e820(*params, 128 * layout::kMiB));
-    ASSERT_EQ(params->e820_entries, 3);
-    EXPECT_EQ(params->e820_table[0].address, 0u);
-    EXPECT_EQ(params->e820_table[0].size, 0x9fc00u);
-    EXPECT_EQ(params->e820_table[0].type, kE820Ram);
-    EXPECT_EQ(params->e820_table[1].address, 0x9fc00u);
-    EXPECT_EQ(params->e820_table[1].type, kE820Reserved);
-    EXPECT_EQ(params->e820_table[1].address + params->e820_table[1].size, 0x100000u);
-    EXPECT_EQ(params->e820_table[2].address, 0x100000u);
-    EXPECT_EQ(params->e820_table[2].address + params->e820_table[2].size, 128 * layout::kMiB);
+    ASSERT_EQ(copy(params->e820_entries), 3);
+    EXPECT_EQ(copy(params->e820_table[0].address), 0u);
+    EXPECT_EQ(copy(params->e820_table[0].size), 0x9fc00u);
+    EXPECT_EQ(copy(params->e820_table[0].type), kE820Ram);
+    EXPECT_EQ(copy(params->e820_table[1].address), 0x9fc00u);
+    EXPECT_EQ(copy(params->e820_table[1].type), kE820Reserved);
+    EXPECT_EQ(copy(params->e820_table[1].address) + copy(params->e820_table[1].size), 0x100000u);
+    EXPECT_EQ(copy(params->e820_table[2].address), 0x100000u);
+    EXPECT_EQ(copy(params->e820_table[2].address) + copy(params->e820_table[2].size),
+              128 * layout::kMiB);
 }
 
 TEST(E820, MemoryAboveTheGapContinuesAt4GiB) {
     auto params = std::make_unique<BootParams>();
     ASSERT_TRUE(fill_e820(*params, 6 * layout::kGiB));
-    ASSERT_EQ(params->e820_entries, 4);
-    EXPECT_EQ(params->e820_table[2].address + params->e820_table[2].size, layout::kMmioGapStart);
-    EXPECT_EQ(params->e820_table[3].address, 4 * layout::kGiB);
-    EXPECT_EQ(params->e820_table[3].size, 6 * layout::kGiB - layout::kMmioGapStart);
+    ASSERT_EQ(copy(params->e820_entries), 4);
+    EXPECT_EQ(copy(params->e820_table[2].address) + copy(params->e820_table[2].size),
+              layout::kMmioGapStart);
+    EXPECT_EQ(copy(params->e820_table[3].address), 4 * layout::kGiB);
+    EXPECT_EQ(copy(params->e820_table[3].size), 6 * layout::kGiB - layout::kMmioGapStart);
 }
 
 TEST(E820, TooLittleMemoryAndFullTableAreErrors) {

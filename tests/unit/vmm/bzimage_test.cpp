@@ -10,6 +10,8 @@
 namespace pv::vmm::boot {
 namespace {
 
+using test::copy;
+
 // A file with a valid 2.15 setup header, 4 setup sectors and 4 KiB of
 // "protected-mode code".
 std::vector<uint8_t> synthetic_bzimage(uint8_t setup_sects = 4) {
@@ -42,7 +44,7 @@ TEST(BzImage, ValidHeaderSplitsSetupAndKernel) {
     ASSERT_TRUE(image) << image.error().message();
     EXPECT_EQ(image->kernel_file_offset, 5u * 512);
     EXPECT_EQ(image->kernel_size, 4096u);
-    EXPECT_EQ(image->header.version, 0x020f);
+    EXPECT_EQ(copy(image->header.version), 0x020f);
 }
 
 TEST(BzImage, ZeroSetupSectorsMeansFour) {
@@ -85,11 +87,11 @@ TEST(BzImage, RealKernelHasA64BitEntryAndModernProtocol) {
     ASSERT_GT(file.size(), 1u << 20) << *path;
     auto image = parse_bzimage(file);
     ASSERT_TRUE(image) << *path << ": " << image.error().message();
-    EXPECT_GE(image->header.version, 0x020f) << "Linux 6.x speaks boot protocol >= 2.15";
-    EXPECT_TRUE(image->header.xloadflags & kXlfKernel64);
-    EXPECT_GE(image->header.cmdline_size, 255u);
-    EXPECT_GT(image->header.init_size, image->kernel_size);
-    EXPECT_EQ(image->header.code32_start, 0x100000u);
+    EXPECT_GE(copy(image->header.version), 0x020f) << "Linux 6.x speaks boot protocol >= 2.15";
+    EXPECT_TRUE(copy(image->header.xloadflags) & kXlfKernel64);
+    EXPECT_GE(copy(image->header.cmdline_size), 255u);
+    EXPECT_GT(copy(image->header.init_size), image->kernel_size);
+    EXPECT_EQ(copy(image->header.code32_start), 0x100000u);
 }
 
 }  // namespace

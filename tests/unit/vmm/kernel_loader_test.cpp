@@ -12,6 +12,8 @@
 namespace pv::vmm::boot {
 namespace {
 
+using test::copy;
+
 std::unique_ptr<BootParams> read_params(const GuestMemory& memory) {
     auto params = std::make_unique<BootParams>();
     EXPECT_TRUE(memory.read_bytes(layout::kBootParamsAddress,
@@ -39,14 +41,14 @@ TEST(KernelLoader, ElfTestGuestGetsZeroPageCmdlineAndE820) {
     EXPECT_EQ(loaded->format, KernelFormat::Elf);
     EXPECT_EQ(loaded->entry, 0x100000u);
     auto params = read_params(*memory);
-    EXPECT_EQ(params->hdr.boot_flag, 0xaa55);
-    EXPECT_EQ(params->hdr.header, kHdrSMagic);
-    EXPECT_EQ(params->hdr.type_of_loader, 0xff);
-    EXPECT_TRUE(params->hdr.loadflags & kCanUseHeap);
-    EXPECT_EQ(params->hdr.cmd_line_ptr, layout::kCmdlineAddress);
-    EXPECT_EQ(read_cmdline(*memory, params->hdr.cmd_line_ptr), "console=ttyS0 reboot=k");
-    EXPECT_EQ(params->e820_entries, 3);
-    EXPECT_EQ(params->hdr.ramdisk_image, 0u);
+    EXPECT_EQ(copy(params->hdr.boot_flag), 0xaa55);
+    EXPECT_EQ(copy(params->hdr.header), kHdrSMagic);
+    EXPECT_EQ(copy(params->hdr.type_of_loader), 0xff);
+    EXPECT_TRUE(copy(params->hdr.loadflags) & kCanUseHeap);
+    EXPECT_EQ(copy(params->hdr.cmd_line_ptr), layout::kCmdlineAddress);
+    EXPECT_EQ(read_cmdline(*memory, copy(params->hdr.cmd_line_ptr)), "console=ttyS0 reboot=k");
+    EXPECT_EQ(copy(params->e820_entries), 3);
+    EXPECT_EQ(copy(params->hdr.ramdisk_image), 0u);
 }
 
 TEST(KernelLoader, InitrdIsPageAlignedAtTheTopBelowItsCeiling) {
@@ -63,8 +65,8 @@ TEST(KernelLoader, InitrdIsPageAlignedAtTheTopBelowItsCeiling) {
         << "as high as fits";
     EXPECT_GE(loaded->initrd_address, loaded->kernel_end);
     auto params = read_params(*memory);
-    EXPECT_EQ(params->hdr.ramdisk_image, loaded->initrd_address);
-    EXPECT_EQ(params->hdr.ramdisk_size, initrd.size());
+    EXPECT_EQ(copy(params->hdr.ramdisk_image), loaded->initrd_address);
+    EXPECT_EQ(copy(params->hdr.ramdisk_size), initrd.size());
     EXPECT_EQ(*memory->read<uint8_t>(loaded->initrd_address + 9999), 0x5a);
 }
 
@@ -106,13 +108,13 @@ TEST(KernelLoader, RealBzImageLoadsAt1MiBWithEntryPlus0x200) {
     EXPECT_EQ(std::memcmp(start.data(), kernel.data() + image->kernel_file_offset, start.size()),
               0);
     auto params = read_params(*memory);
-    EXPECT_EQ(params->hdr.header, kHdrSMagic);
-    EXPECT_EQ(params->hdr.version, image->header.version);
-    EXPECT_EQ(params->hdr.type_of_loader, 0xff);
-    EXPECT_EQ(params->hdr.loadflags & (kLoadedHigh | kCanUseHeap), kLoadedHigh | kCanUseHeap);
-    EXPECT_LE(loaded->initrd_address + initrd.size() - 1, params->hdr.initrd_addr_max);
-    EXPECT_GE(loaded->initrd_address, 0x100000 + uint64_t{params->hdr.init_size});
-    EXPECT_EQ(read_cmdline(*memory, params->hdr.cmd_line_ptr), "console=ttyS0 panic=-1");
+    EXPECT_EQ(copy(params->hdr.header), kHdrSMagic);
+    EXPECT_EQ(copy(params->hdr.version), copy(image->header.version));
+    EXPECT_EQ(copy(params->hdr.type_of_loader), 0xff);
+    EXPECT_EQ(copy(params->hdr.loadflags) & (kLoadedHigh | kCanUseHeap), kLoadedHigh | kCanUseHeap);
+    EXPECT_LE(loaded->initrd_address + initrd.size() - 1, copy(params->hdr.initrd_addr_max));
+    EXPECT_GE(loaded->initrd_address, 0x100000 + uint64_t{copy(params->hdr.init_size)});
+    EXPECT_EQ(read_cmdline(*memory, copy(params->hdr.cmd_line_ptr)), "console=ttyS0 panic=-1");
     // Too little RAM for init_size is a clean error, not an overrun.
     auto small = GuestMemory::create(layout::ram_regions(32 * layout::kMiB));
     ASSERT_TRUE(small);

@@ -49,3 +49,15 @@ inline std::optional<std::string> real_bzimage_path() {
 }
 
 }  // namespace pv::vmm::test
+
+namespace pv::vmm::test {
+
+// Reads a field of a packed boot structure by value: gtest's EXPECT_EQ binds
+// references, and a reference to a misaligned packed member is undefined
+// behaviour (UBSan flags it).
+template <class T>
+T copy(T value) {
+    return value;
+}
+
+}  // namespace pv::vmm::test
