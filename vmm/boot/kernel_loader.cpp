@@ -44,19 +44,25 @@ Result<LoadedKernel> load_elf_kernel(const GuestMemory& memory, std::span<const 
 Result<LoadedKernel> load_bzimage_kernel(const GuestMemory& memory, std::span<const uint8_t> file,
                                          BootParams& params) {
     BzImage image = PV_TRY(parse_bzimage(file));
-    // The kernel needs init_size bytes from its load address to decompress.
-    uint64_t footprint = std::max<uint64_t>(image.kernel_size, image.header.init_size);
-    if (kBzImageLoadAddress + footprint > low_ram_end(memory))
-        return fail(
-            make_error("load bzImage", fmt::format("kernel needs {} MiB, guest RAM too small",
-                                                   (kBzImageLoadAddress + footprint) >> 20)));
+    // The kernel needs init_size bytes from where it runs to decompress
+    // (boot.rst, init_size). A relocatable kernel runs where it is loaded; a
+    // non-relocatable one moves itself to pref_address (LOAD_PHYSICAL_ADDR).
+    uint64_t run_address = kBzImageLoadAddress;
+    if (!image.header.relocatable_kernel)
+        run_address = std::max(run_address, uint64_t{image.header.pref_address});
+    uint64_t footprint_end = std::max<uint64_t>(kBzImageLoadAddress + image.kernel_size,
+                                                run_address + image.header.init_size);
+    if (footprint_end > low_ram_end(memory))
+        return fail(make_error(
+            "load bzImage",
+            fmt::format("kernel needs {} MiB, guest RAM too small", footprint_end >> 20)));
     PV_TRY(memory.write_bytes(kBzImageLoadAddress, file.subspan(image.kernel_file_offset)));
     // boot.rst "Loading the rest of the kernel": the header the kernel reads
     // is its own, copied up to the end announced by the jump at 0x200.
     size_t header_end = std::min<size_t>(0x202 + file[0x201], 0x1f1 + sizeof(SetupHeader));
     std::memcpy(&params.hdr, file.data() + 0x1f1, header_end - 0x1f1);
     return LoadedKernel{KernelFormat::BzImage, kBzImageLoadAddress + kBzImage64BitEntryOffset,
-                        kBzImageLoadAddress + footprint, 0, 0};
+                        footprint_end, 0, 0};
 }
 
 Result<void> load_initrd(const GuestMemory& memory, std::span<const uint8_t> initrd,

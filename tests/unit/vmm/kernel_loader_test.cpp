@@ -114,6 +114,11 @@ TEST(KernelLoader, RealBzImageLoadsAt1MiBWithEntryPlus0x200) {
     EXPECT_EQ(copy(params->hdr.loadflags) & (kLoadedHigh | kCanUseHeap), kLoadedHigh | kCanUseHeap);
     EXPECT_LE(loaded->initrd_address + initrd.size() - 1, copy(params->hdr.initrd_addr_max));
     EXPECT_GE(loaded->initrd_address, 0x100000 + uint64_t{copy(params->hdr.init_size)});
+    if (!copy(params->hdr.relocatable_kernel)) {
+        // It decompresses at pref_address, so the initrd must lie above that.
+        EXPECT_GE(loaded->initrd_address,
+                  copy(params->hdr.pref_address) + copy(params->hdr.init_size));
+    }
     EXPECT_EQ(read_cmdline(*memory, copy(params->hdr.cmd_line_ptr)), "console=ttyS0 panic=-1");
     // Too little RAM for init_size is a clean error, not an overrun.
     auto small = GuestMemory::create(layout::ram_regions(32 * layout::kMiB));
