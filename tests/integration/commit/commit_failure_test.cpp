@@ -143,6 +143,13 @@ TEST(CommitFailure, KilledAtRandomMomentsNeverLeavesAPartialOriginal) {
     const auto merged_sha = test::sha256_of_file(expected);
     ASSERT_NE(original_sha, merged_sha);
 
+    // Kill moments spread over the whole run, rename and directory fsync
+    // included: time one uninterrupted commit first.
+    const auto timing_started = std::chrono::steady_clock::now();
+    must(quote(test::built_binary("patcher/cli/patchvisor")) + " img commit " + quote(overlay) +
+         " --output " + quote(dir.file("timing.raw")) + " >/dev/null");
+    const auto full_run = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - timing_started);
     std::mt19937 random(20261125);
     int untouched = 0;
     // A quick subset here; scripts/crash-commit N runs many more.
@@ -151,7 +158,7 @@ TEST(CommitFailure, KilledAtRandomMomentsNeverLeavesAPartialOriginal) {
     for (int trial = 0; trial < trials; ++trial) {
         // Restore the original content before each trial.
         must("qemu-io -f raw -c 'write -P 0x42 0 64M' " + quote(base) + " >/dev/null");
-        std::uniform_int_distribution<int> delay_us(0, 150000);
+        std::uniform_int_distribution<int64_t> delay_us(0, full_run.count() * 5 / 4);
         commit_and_kill(overlay, std::chrono::microseconds(delay_us(random)));
         const auto sha = test::sha256_of_file(base);
         ASSERT_TRUE(sha == original_sha || sha == merged_sha)
