@@ -22,18 +22,6 @@ uint64_t ceil_div(uint64_t value, uint64_t divisor) {
     return (value + divisor - 1) / divisor;
 }
 
-std::string format_text(Format format) {
-    switch (format) {
-        case Format::Raw:
-            return "raw";
-        case Format::Qcow:
-            return "qcow";
-        case Format::Qcow2:
-            return "qcow2";
-    }
-    return "raw";
-}
-
 // Sizes the refcount table for the largest file this image can become, so
 // it never has to move (we allocate only at the end and never free): every
 // data cluster, every L2 table, the L1 table and the refcount blocks, plus
@@ -190,7 +178,7 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::create_overlay(const std::string
     header.cluster_bits = options.cluster_bits;
     header.size = backing->size();
     header.backing_file = std::filesystem::absolute(backing_path).lexically_normal().string();
-    header.backing_format = format_text(backing_format);
+    header.backing_format = std::string(format_name(backing_format));
     PV_TRY(create_file(path, header));
     auto state = PV_TRY(qcow2::open_state(path, Access::ReadWrite, std::move(backing)));
     return std::unique_ptr<Qcow2Image>(new Qcow2Image(std::move(state)));

@@ -15,46 +15,11 @@
 
 namespace pv::img::interop {
 
-CommandResult run(const std::string& command) {
-    CommandResult result;
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (pipe == nullptr)
-        throw std::runtime_error("popen: " + command);
-    std::array<char, 4096> buffer{};
-    size_t got = 0;
-    while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-        result.output.append(buffer.data(), got);
-    const int status = ::pclose(pipe);
-    if (status != -1 && WIFEXITED(status))
-        result.exit_code = WEXITSTATUS(status);
-    return result;
-}
-
 std::string must_run(const std::string& command) {
     CommandResult result = run(command);
     if (result.exit_code != 0)
         throw std::runtime_error("`" + command + "` failed: " + result.output);
     return result.output;
-}
-
-std::string quote(const std::string& text) {
-    std::string quoted = "'";
-    for (const char c : text)
-        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return quoted + "'";
-}
-
-TempDir::TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/pv-interop-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr)
-        throw std::runtime_error("mkdtemp " + pattern);
-    m_path = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
 }
 
 std::vector<std::byte> read_file(const std::string& path) {

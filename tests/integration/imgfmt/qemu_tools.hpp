@@ -8,32 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/support.hpp"
+
 namespace pv::img::interop {
 
-struct CommandResult {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr together
-};
-
-// /bin/sh -c COMMAND.
-[[nodiscard]] CommandResult run(const std::string& command);
+using CommandResult = test::CommandOutput;
+using test::quote;
+using test::run;
+using test::TempDir;
 // Runs COMMAND and throws with its output unless it exits 0.
 std::string must_run(const std::string& command);
-[[nodiscard]] std::string quote(const std::string& text);
-
-class TempDir {
-  public:
-    TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir();
-    [[nodiscard]] std::string file(const std::string& name) const {
-        return (m_path / name).string();
-    }
-
-  private:
-    std::filesystem::path m_path;
-};
 
 [[nodiscard]] std::vector<std::byte> read_file(const std::string& path);
 
