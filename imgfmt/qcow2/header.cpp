@@ -22,7 +22,7 @@ tl::unexpected<Error> bad(const std::string& path, const std::string& problem) {
     return fail(make_error(path, problem));
 }
 
-void parse_fixed_fields(const uint8_t* p, Header& h) {
+void parse_fixed_fields(const uint8_t* p, size_t have, Header& h) {
     h.version = load_be32(p + 4);
     h.backing_file_offset = load_be64(p + 8);
     h.backing_file_size = load_be32(p + 16);
@@ -42,6 +42,10 @@ void parse_fixed_fields(const uint8_t* p, Header& h) {
         h.header_length = kVersion2HeaderLength;
         return;
     }
+    // A version 3 header shorter than its fixed fields is refused by
+    // check_basics(); its later fields are not there to read.
+    if (have < kVersion3HeaderLength)
+        return;
     h.incompatible_features = load_be64(p + 72);
     h.compatible_features = load_be64(p + 80);
     h.autoclear_features = load_be64(p + 88);
@@ -171,7 +175,7 @@ Result<Header> parse_header(const std::vector<uint8_t>& bytes, uint64_t file_siz
     if (bytes.size() < kVersion2HeaderLength || file_size < kVersion2HeaderLength)
         return bad(path, "truncated qcow2 header");
     Header h;
-    parse_fixed_fields(bytes.data(), h);
+    parse_fixed_fields(bytes.data(), bytes.size(), h);
     PV_TRY(check_basics(h, bytes.size(), path));
     if (h.header_length > kVersion3HeaderLength && bytes.size() > kVersion3HeaderLength)
         h.compression_type = bytes[kVersion3HeaderLength];
