@@ -103,7 +103,22 @@ Result<ClusterState> ClusterMap::lookup(uint64_t offset) {
         return ClusterState::Unallocated;
     if (m_l2.empty() || l2_offset != m_l2_offset)
         PV_TRY(load_l2(l2_offset));
-    return decode(m_l2[cluster & ((uint64_t{1} << m_l2_bits) - 1)]);
+    const uint64_t entry = m_l2[cluster & ((uint64_t{1} << m_l2_bits) - 1)];
+    const ClusterState state = decode(entry);
+    // libqcow 20201213 copies a whole cluster out of a buffer sized by what
+    // it could read, so a data cluster cut short by the end of the file
+    // makes it read past that buffer (found by tests/fuzz/qcow_image).
+    // Compressed clusters are exempt: QEMU lets their last sector run past
+    // the end of the file, and their size is not a cluster.
+    const bool compressed =
+        (entry & (m_format == Format::Qcow ? kQcowCompressed : kQcow2Compressed)) != 0;
+    if (state == ClusterState::Stored && !compressed) {
+        const uint64_t host = m_format == Format::Qcow ? entry : entry & kQcow2OffsetMask;
+        if (host > m_file_size || cluster_size() > m_file_size - host)
+            return fail(make_error(m_path, "data cluster at offset " + std::to_string(host) +
+                                               " lies past the end of the file"));
+    }
+    return state;
 }
 
 }  // namespace pv::img::qcow
