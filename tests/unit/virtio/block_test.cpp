@@ -247,6 +247,25 @@ TEST_F(BlockTest, MalformedChainIsReturnedWithZeroLengthAndNextOneServed) {
     EXPECT_EQ(interrupt.errors, 0);
 }
 
+TEST_F(BlockTest, HeadOutsideTheTableIsNotReturned) {
+    VirtioBlock block = make_block();
+    virtio::test::RingBuilder ring(memory, virtio::test::default_layout());
+    (void)request(kBlockRequestFlush, 0, 0, false);
+    ring.set_descriptor(1, {kHeader, 16, virtio::kDescriptorNext, 2});
+    ring.set_descriptor(2, {kStatus, 1, virtio::kDescriptorWrite, 0});
+    ring.post(16);  // the table has entries 0..15
+    ring.post(1);
+    auto queue = virtio::Queue::create(memory, virtio::test::default_layout(), 256);
+    ASSERT_TRUE(queue);
+    std::vector<virtio::Queue> queues;
+    queues.push_back(std::move(*queue));
+    CountingInterrupt interrupt;
+    ASSERT_TRUE(block.activate(0, std::move(queues), interrupt));
+    block.queue_notify(0);
+    EXPECT_EQ(ring.used_index(), 1);
+    EXPECT_EQ(ring.used_element(0), std::make_pair(1u, 1u));
+}
+
 TEST_F(BlockTest, AvailableIndexJumpAsksForReset) {
     VirtioBlock block = make_block();
     virtio::test::RingBuilder ring(memory, virtio::test::default_layout());

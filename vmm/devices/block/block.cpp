@@ -108,8 +108,11 @@ void VirtioBlock::queue_notify(uint16_t queue) {
         }
         if (next && !*next)
             break;
-        // A malformed chain goes back to the driver unread, with length 0.
+        // A malformed chain goes back to the driver unread, with length 0;
+        // a head outside the table names no chain and cannot be returned.
         const uint16_t head = next ? (*next)->head : next.error().head;
+        if (head >= m_queue->layout().size)
+            continue;
         const uint32_t length = next ? process(**next, m_queue->memory()) : 0;
         if (!m_queue->add_used(head, length)) {
             m_interrupt->signal_device_error();
