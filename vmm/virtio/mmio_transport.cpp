@@ -61,7 +61,11 @@ MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, const GuestMe
 
 uint32_t MmioTransport::status() const {
     std::lock_guard lock(m_mutex);
-    return m_status;
+    return current_status();
+}
+
+uint32_t MmioTransport::current_status() const {
+    return m_status | (m_needs_reset ? kStatusDeviceNeedsReset : 0);
 }
 
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data) {
@@ -109,7 +113,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
             return queue && queue->ready ? 1 : 0;
         }
         case kStatus:
-            return m_status;
+            return current_status();
         case kConfigGeneration:
             return m_config_generation;
         default:
@@ -133,8 +137,7 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
         bool active = false;
         {
             std::lock_guard lock(m_mutex);
-            active = (m_status & kStatusDriverOk) && !(m_status & kStatusDeviceNeedsReset) &&
-                     value < m_queues.size();
+            active = (m_status & kStatusDriverOk) && !m_needs_reset && value < m_queues.size();
         }
         if (active)
             m_device->queue_notify(static_cast<uint16_t>(value));
@@ -229,8 +232,9 @@ void MmioTransport::write_status(uint32_t value) {
         reset();  // §4.2.2.1: writing zero resets the device
         return;
     }
-    // §2.1.1: the driver never clears a status bit except by a reset.
-    if ((value & m_status) != m_status)
+    // §2.1.1: the driver never clears a status bit except by a reset, and
+    // a device that needs a reset accepts nothing else.
+    if ((value & m_status) != m_status || m_needs_reset)
         return;
     const uint32_t added = value & ~m_status;
     const auto requires_bit = [&](uint32_t bit, uint32_t prerequisite) {
@@ -258,18 +262,19 @@ void MmioTransport::activate() {
     for (const QueueState& state : m_queues) {
         auto queue = Queue::create(m_memory, state.layout, state.max_size);
         if (!state.ready || !queue) {
-            m_status |= kStatusDeviceNeedsReset;
+            m_needs_reset = true;
             return;
         }
         queues.push_back(std::move(*queue));
     }
     if (!m_device->activate(m_driver_features, std::move(queues), *this))
-        m_status |= kStatusDeviceNeedsReset;
+        m_needs_reset = true;
 }
 
 void MmioTransport::reset() {
     m_device->reset();
     m_status = 0;
+    m_needs_reset = false;
     m_driver_features = 0;
     m_device_features_select = 0;
     m_driver_features_select = 0;
@@ -300,10 +305,9 @@ void MmioTransport::signal_used_buffer() {
 }
 
 void MmioTransport::signal_device_error() {
-    {
-        std::lock_guard lock(m_mutex);
-        m_status |= kStatusDeviceNeedsReset;
-    }
+    // An atomic flag rather than the register lock: the device calls this
+    // while holding its own lock, and reset() takes the two the other way.
+    m_needs_reset = true;
     raise(kInterruptConfigChange);
 }
 

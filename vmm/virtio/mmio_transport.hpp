@@ -5,6 +5,7 @@
 // state machine (§2.1, §3.1.1), feature negotiation and queue setup, and
 // hands validated queues to the VirtioDevice at DRIVER_OK.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,7 @@ class MmioTransport final : public BusDevice, private Interrupt {
     void signal_device_error() override;
     void raise(uint32_t bits);
 
+    [[nodiscard]] uint32_t current_status() const;
     [[nodiscard]] uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);
     void write_queue_register(uint64_t offset, uint32_t value);
@@ -75,6 +77,8 @@ class MmioTransport final : public BusDevice, private Interrupt {
 
     mutable std::mutex m_mutex;  // guards the register state below
     uint32_t m_status = 0;
+    // §2.1.2 DEVICE_NEEDS_RESET, kept apart from m_status (see signal_device_error).
+    std::atomic<bool> m_needs_reset{false};
     uint32_t m_device_features_select = 0;
     uint32_t m_driver_features_select = 0;
     uint64_t m_driver_features = 0;

@@ -184,6 +184,12 @@ TEST_F(MmioTransportTest, DeviceErrorSetsNeedsResetAndConfigInterrupt) {
     EXPECT_EQ(read32(0x60), kInterruptConfigChange);
     write32(0x50, 0);  // a broken device is not notified any more
     EXPECT_TRUE(device->notified.empty());
+    // Only a reset (§2.1.2) brings it back.
+    write32(0x70, kReady | kStatusDriverOk | kStatusFailed);
+    EXPECT_FALSE(read32(0x70) & kStatusFailed);
+    write32(0x70, 0);
+    EXPECT_EQ(read32(0x70), 0u);
+    EXPECT_EQ(read32(0x60), 0u);
 }
 
 TEST_F(MmioTransportTest, ConfigSpaceAtOffset0x100AnyWidth) {
