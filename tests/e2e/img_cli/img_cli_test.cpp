@@ -99,7 +99,7 @@ TEST_F(ImgCli, BadFilesNameTheFileAndExitOne) {
          " && head -c 200 /dev/urandom >> " + quote(garbage));
     for (const auto& path : {missing, truncated, garbage}) {
         for (const std::string command : {"img info ", "img commit --output /tmp/x.raw ",
-                                           "img write --offset 0 --length 1 --pattern 1 "}) {
+                                          "img write --offset 0 --length 1 --pattern 1 "}) {
             const auto result = patchvisor(command + quote(path));
             EXPECT_EQ(result.exit_code, 1) << command << path << "\n" << result.output;
             EXPECT_NE(result.output.find(path), std::string::npos) << command << path << "\n"
