@@ -112,6 +112,24 @@ Result<ClusterState> ClusterMap::lookup(uint64_t offset) {
     // the end of the file, and their size is not a cluster.
     const bool compressed =
         (entry & (m_format == Format::Qcow ? kQcowCompressed : kQcow2Compressed)) != 0;
+    if (state == ClusterState::Stored && compressed) {
+        // qcow2 spec "Compressed Clusters Descriptor" (offset in bits
+        // 0..x-1, x = 62 - (cluster_bits - 8)); QEMU's block/qcow.c keeps
+        // it in bits 0..62-cluster_bits. libqcow dereferences a null
+        // buffer for bad descriptors (found by tests/fuzz/qcow_image).
+        const uint32_t bits =
+            m_format == Format::Qcow ? 63 - m_cluster_bits : 62 - (m_cluster_bits - 8);
+        const uint64_t host = entry & ((uint64_t{1} << bits) - 1);
+        // A version 1 descriptor also holds the compressed size in bytes
+        // (bits 63-cluster_bits..62); libqcow cannot read a size of zero.
+        const uint64_t qcow_size = (entry >> bits) & (cluster_size() - 1);
+        if (m_format == Format::Qcow && qcow_size == 0)
+            return fail(make_error(
+                m_path, "compressed cluster at offset " + std::to_string(host) + " has no data"));
+        if (host >= m_file_size)
+            return fail(make_error(m_path, "compressed cluster at offset " + std::to_string(host) +
+                                               " lies past the end of the file"));
+    }
     if (state == ClusterState::Stored && !compressed) {
         const uint64_t host = m_format == Format::Qcow ? entry : entry & kQcow2OffsetMask;
         if (host > m_file_size || cluster_size() > m_file_size - host)
