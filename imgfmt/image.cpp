@@ -10,6 +10,7 @@
 #include "imgfmt/probe.hpp"
 #include "imgfmt/qcow/qcow_header.hpp"
 #include "imgfmt/qcow2/header.hpp"
+#include "imgfmt/raw/raw_image.hpp"
 
 namespace pv::img {
 
@@ -38,20 +39,6 @@ namespace detail {
 
 namespace {
 
-Result<uint64_t> size_of(int fd, const struct stat& st, const std::string& path) {
-    if (S_ISDIR(st.st_mode))
-        return fail(Error{path, "is a directory, not a disk image", EISDIR});
-    if (S_ISREG(st.st_mode))
-        return static_cast<uint64_t>(st.st_size);
-    if (S_ISBLK(st.st_mode)) {
-        const off_t end = ::lseek(fd, 0, SEEK_END);
-        if (end < 0)
-            return fail(errno_error("seek to the end of " + path));
-        return static_cast<uint64_t>(end);
-    }
-    return fail(make_error(path, "is neither a regular file nor a block device"));
-}
-
 // Magic as QEMU probes it (block/qcow.c, block/qcow2.c): "QFI\xfb" with
 // version 1 is qcow; version 2 or more is qcow2 (and a version we do not
 // know is then refused by the qcow2 header check rather than handed to a
@@ -74,7 +61,7 @@ Result<Probe> probe(const std::string& path) {
     struct stat st {};
     if (::fstat(result.fd.get(), &st) != 0)
         return fail(errno_error("stat " + path));
-    result.file_size = PV_TRY(size_of(result.fd.get(), st, path));
+    result.file_size = PV_TRY(device_size(result.fd.get(), path));
     result.allocated_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
     if (result.file_size == 0)
         return fail(make_error(path, "the file is empty, not a disk image"));

@@ -17,24 +17,6 @@ bool punch_unsupported(int code) {
     return code == EOPNOTSUPP || code == ENOSYS || code == EINVAL || code == ENODEV;
 }
 
-Result<uint64_t> device_size(int fd, const std::string& path) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0)
-        return fail(errno_error("stat " + path));
-    if (S_ISDIR(st.st_mode))
-        return fail(make_error(path, "is a directory, not a disk image"));
-    if (S_ISREG(st.st_mode))
-        return static_cast<uint64_t>(st.st_size);
-    if (S_ISBLK(st.st_mode)) {
-        // A block device has st_size 0; its end is where SEEK_END lands.
-        const off_t end = ::lseek(fd, 0, SEEK_END);
-        if (end < 0)
-            return fail(errno_error("seek to the end of " + path));
-        return static_cast<uint64_t>(end);
-    }
-    return fail(make_error(path, "is neither a regular file nor a block device"));
-}
-
 void append_extent(std::vector<Extent>& extents, uint64_t offset, uint64_t length,
                    ExtentKind kind) {
     if (length == 0)
@@ -50,6 +32,24 @@ void append_extent(std::vector<Extent>& extents, uint64_t offset, uint64_t lengt
 }
 
 }  // namespace
+
+Result<uint64_t> device_size(int fd, const std::string& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+        return fail(errno_error("stat " + path));
+    if (S_ISDIR(st.st_mode))
+        return fail(Error{path, "is a directory, not a disk image", EISDIR});
+    if (S_ISREG(st.st_mode))
+        return static_cast<uint64_t>(st.st_size);
+    if (S_ISBLK(st.st_mode)) {
+        // A block device has st_size 0; its end is where SEEK_END lands.
+        const off_t end = ::lseek(fd, 0, SEEK_END);
+        if (end < 0)
+            return fail(errno_error("seek to the end of " + path));
+        return static_cast<uint64_t>(end);
+    }
+    return fail(make_error(path, "is neither a regular file nor a block device"));
+}
 
 Result<std::unique_ptr<RawImage>> RawImage::open(const std::string& path, Access access) {
     const int flags = access == Access::ReadWrite ? O_RDWR : O_RDONLY;

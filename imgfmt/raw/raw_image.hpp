@@ -13,6 +13,10 @@
 
 namespace pv::img {
 
+// The size of the regular file or block device open on FD; a directory or
+// any other kind of file is an error naming PATH.
+[[nodiscard]] Result<uint64_t> device_size(int fd, const std::string& path);
+
 class RawImage final : public BlockDevice {
   public:
     [[nodiscard]] static Result<std::unique_ptr<RawImage>> open(const std::string& path,
