@@ -153,23 +153,23 @@ uint64_t bytes_to_copy(const std::vector<Segment>& plan) {
 // (EXDEV between filesystems, EOPNOTSUPP, EINVAL): the caller then copies
 // through memory.
 Result<bool> copy_in_kernel(int source_fd, uint64_t source_offset, const std::string& source,
-                            int target_fd, const Segment& segment, Merger& merger) {
+                            const RawImage& target, const Segment& segment, Merger& merger) {
     loff_t in = static_cast<loff_t>(source_offset);
     loff_t out = static_cast<loff_t>(segment.offset);
     for (uint64_t left = segment.length; left > 0;) {
-        const ssize_t copied = ::copy_file_range(source_fd, &in, target_fd, &out,
+        const ssize_t copied = ::copy_file_range(source_fd, &in, target.fd(), &out,
                                                  std::min<uint64_t>(left, kChunk * 16), 0);
         if (copied < 0 && left == segment.length &&
             (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
             return false;
         if (copied < 0)
-            return fail(errno_error("copy " + source + " into the new image"));
+            return fail(errno_error("copy " + source + " into " + target.name()));
         if (copied == 0)
             return fail(
-                make_error("copy " + source + " into the new image", "the file ended early"));
+                make_error("copy " + source + " into " + target.name(), "the file ended early"));
         // Start writing back what was just copied, so the disk writes while
         // we read on and the final fdatasync has little left to wait for.
-        ::sync_file_range(target_fd, out - copied, copied, SYNC_FILE_RANGE_WRITE);
+        ::sync_file_range(target.fd(), out - copied, copied, SYNC_FILE_RANGE_WRITE);
         left -= static_cast<uint64_t>(copied);
         merger.advance(static_cast<uint64_t>(copied));
     }
@@ -180,11 +180,12 @@ Result<bool> copy_in_kernel(int source_fd, uint64_t source_offset, const std::st
 // host offsets, base segments from their own); returns the segments left
 // for copying through memory after the kernel refused.
 Result<std::vector<Segment>> copy_lane(std::vector<Segment> segments, int source_fd,
-                                       const std::string& source, int target_fd, Merger& merger) {
+                                       const std::string& source, const RawImage& target,
+                                       Merger& merger) {
     for (size_t i = 0; i < segments.size(); ++i) {
         const auto& segment = segments[i];
         const uint64_t from = segment.source == Source::Overlay ? segment.host : segment.offset;
-        if (!PV_TRY(copy_in_kernel(source_fd, from, source, target_fd, segment, merger)))
+        if (!PV_TRY(copy_in_kernel(source_fd, from, source, target, segment, merger)))
             return std::vector<Segment>(segments.begin() + static_cast<ptrdiff_t>(i),
                                         segments.end());
     }
@@ -213,10 +214,10 @@ Result<void> write_raw_target(Qcow2Image& overlay, BlockDevice& base, const std:
     if (const auto* raw_base = dynamic_cast<RawImage*>(&base)) {
         leftover.clear();
         base_lane = std::async(std::launch::async, copy_lane, std::move(base_segments),
-                               raw_base->fd(), base.name(), target->fd(), std::ref(merger));
+                               raw_base->fd(), base.name(), std::cref(*target), std::ref(merger));
     }
     auto overlay_left = copy_lane(std::move(overlay_segments), overlay.file_descriptor(),
-                                  overlay.name(), target->fd(), merger);
+                                  overlay.name(), *target, merger);
     if (base_lane.valid()) {
         auto base_left = base_lane.get();
         if (!base_left)

@@ -1,5 +1,6 @@
 #include "tests/support/support.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,11 @@ CommandOutput run(const std::string& command) {
     if (status != -1 && WIFEXITED(status))
         result.exit_code = WEXITSTATUS(status);
     return result;
+}
+
+void must(const std::string& command) {
+    const auto result = run(command);
+    ASSERT_EQ(result.exit_code, 0) << command << "\n" << result.output;
 }
 
 std::string quote(const std::string& text) {

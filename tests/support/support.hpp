@@ -16,6 +16,9 @@ struct CommandOutput {
 // Runs COMMAND with /bin/sh -c and collects what it prints.
 [[nodiscard]] CommandOutput run(const std::string& command);
 
+// Runs COMMAND and fails the current test (gtest) unless it exits 0.
+void must(const std::string& command);
+
 // Quotes TEXT for the shell.
 [[nodiscard]] std::string quote(const std::string& text);
 

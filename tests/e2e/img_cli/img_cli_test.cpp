@@ -9,13 +9,9 @@
 namespace pv {
 namespace {
 
+using test::must;
 using test::quote;
 using test::run;
-
-void must(const std::string& command) {
-    const auto result = run(command);
-    ASSERT_EQ(result.exit_code, 0) << command << "\n" << result.output;
-}
 
 class ImgCli : public ::testing::Test {
   protected:

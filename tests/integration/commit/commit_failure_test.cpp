@@ -29,13 +29,9 @@ extern char** environ;
 namespace pv::img {
 namespace {
 
+using test::must;
 using test::quote;
 using test::run;
-
-void must(const std::string& command) {
-    const auto result = run(command);
-    ASSERT_EQ(result.exit_code, 0) << command << "\n" << result.output;
-}
 
 int count_temp_files(const std::string& directory) {
     int count = 0;

@@ -13,6 +13,7 @@
 namespace pv::img {
 namespace {
 
+using test::must;
 using test::quote;
 using test::run;
 
@@ -30,11 +31,6 @@ const BaseKind kBases[] = {
 
 void PrintTo(const BaseKind& kind, std::ostream* out) {
     *out << kind.name;
-}
-
-void must(const std::string& command) {
-    const auto result = run(command);
-    ASSERT_EQ(result.exit_code, 0) << command << "\n" << result.output;
 }
 
 class CommitInterop : public ::testing::TestWithParam<BaseKind> {
