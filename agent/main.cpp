@@ -60,11 +60,17 @@ void mount_kernel_filesystems() {
     }
 }
 
-// PID 1 of a VM must never exit (the kernel would panic): it powers off.
+// PID 1 of a VM must never exit (the kernel would panic): it ends the VM.
+// patchvisor-vmm has no ACPI, so a power-off would only halt the vCPU until
+// the deadline; a reboot pulses the i8042 reset line (reboot=k on the
+// sandbox's command line), which ends the VM at once.
+// The status goes to the console (the sandbox's log), where the host reads
+// it back (patcher/sandbox/microvm/vmm_command.cpp): a reset carries none.
 [[noreturn]] void power_off(int status) {
+    std::fprintf(stderr, "pv-agent: exit status %d, rebooting\n", status);
     sync();
-    if (getpid() == 1 && reboot(RB_POWER_OFF) != 0)
-        std::fprintf(stderr, "pv-agent: power off: %s\n", std::strerror(errno));
+    if (getpid() == 1 && reboot(RB_AUTOBOOT) != 0)
+        std::fprintf(stderr, "pv-agent: reboot: %s\n", std::strerror(errno));
     std::exit(status);
 }
 

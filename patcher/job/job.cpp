@@ -58,6 +58,17 @@ Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, 
     return img::Qcow2Image::create_overlay(overlay_path, std::move(base), image, format);
 }
 
+// The microVM wrote the overlay file through its own imgfmt object, so
+// ours caches stale metadata (sandbox.hpp, OverlayAccess::HandedOver). It
+// was flushed before the hand-over and untouched since, so dropping it
+// writes nothing; the file is then read afresh. Its backing file is the
+// original, which make_overlay opened refusing backing files of its own.
+Result<std::unique_ptr<img::Qcow2Image>> reopen_overlay(std::unique_ptr<img::Qcow2Image> stale) {
+    const std::string path = stale->name();
+    stale.reset();
+    return img::Qcow2Image::open(path, img::Access::ReadWrite, img::Backing::Allow);
+}
+
 void record_plan(const Detection& detection, JobReport& report) {
     std::map<std::string, AdvisoryReport> advisories;
     for (const auto& patch : detection.patches) {
@@ -92,16 +103,18 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
     clock.finish(fmt::format("{} package files, {} advisories", catalog.packages.size(),
                              catalog.advisories.size()));
 
-    clock.start("overlay");
-    auto files = PV_TRY(JobFiles::create(options.work_dir, image));
-    auto overlay = PV_TRY(make_overlay(image, format, files.overlay));
-    clock.finish(files.overlay);
-
+    // Chosen before any file is written: a forced microvm that cannot run
+    // here fails now.
     const auto choice = PV_TRY(sandbox::choose_sandbox(options.sandbox));
     report.sandbox_kind = std::string(sandbox::kind_name(choice.kind));
     report.sandbox_reason = choice.reason;
-    report.agent_log = files.agent_log;
     observer.sandbox_chosen(report.sandbox_kind, choice.reason);
+
+    clock.start("overlay");
+    auto files = PV_TRY(JobFiles::create(options.work_dir, image));
+    auto overlay = PV_TRY(make_overlay(image, format, files.overlay));
+    report.agent_log = files.agent_log;
+    clock.finish(files.overlay);
 
     AgentSteps agent(options, observer, clock, report);
     PV_TRY(agent.start(choice, *overlay, files.agent_log));
@@ -116,6 +129,8 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
     PV_TRY(agent.stage_and_apply(detection));
     PV_TRY(agent.verify(detection));
     PV_TRY(agent.finish());
+    if (sandbox::overlay_access(choice.kind) == sandbox::OverlayAccess::HandedOver)
+        overlay = PV_TRY(reopen_overlay(std::move(overlay)));
     PV_TRY(overlay->flush());
 
     clock.start("commit");

@@ -2,21 +2,30 @@
 
 // The sandbox interface (DESIGN.md "Sandboxes"): a sandbox runs pv-agent
 // over the job's copy-on-write overlay and hands the job a connected stream
-// to it. Two kinds share this interface: the microVM (a later issue) and the
-// jail (jail/jail_sandbox.hpp).
+// to it. Two kinds share this interface: the microVM
+// (microvm/microvm_sandbox.hpp) and the jail (jail/jail_sandbox.hpp).
 //
 // Why the sandbox takes the overlay as a BlockDevice& and not a path: the
-// job is the only writer of the overlay (a qcow2 file must never have two
-// writers) and commits from that same object afterwards, so the sandbox
-// borrows it for its lifetime instead of opening the file a second time.
-// The jail serves it in-process through FUSE; the microVM kind can serve it
-// the same way or, after device.flush(), hand device.name() to its VMM
-// process. Either way the contract for the job is the same: do not touch the
-// device between start and teardown, flush it after teardown.
+// job owns the overlay object and commits from it afterwards, and a qcow2
+// file must never have two writers at once. Two ways of lending it exist
+// (overlay_access() below):
+//   Shared      the jail serves the job's own object in-process through
+//               FUSE; after teardown the job flushes it and commits.
+//   HandedOver  the microVM flushes the object, then gives its file
+//               (device.name()) to patchvisor-vmm, which opens and writes it
+//               through its own imgfmt object. The job's object then holds
+//               stale cached metadata (L1/L2 tables, refcounts, the end of
+//               the file): after teardown, when the VMM process is reaped and
+//               so has written and closed the file, the job drops its object
+//               without writing (the flush before hand-over left nothing
+//               dirty, so its destructor writes nothing) and reopens the file
+//               before committing.
+// Either way the job must not touch the device between start and teardown.
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,16 +44,64 @@ enum class SandboxRequest { Auto, Jail, MicroVm };
 // "auto", "jail" or "microvm" (the --sandbox values).
 [[nodiscard]] Result<SandboxRequest> parse_request(std::string_view text);
 
+// How a sandbox of KIND uses the job's overlay object (see the top).
+enum class OverlayAccess { Shared, HandedOver };
+[[nodiscard]] OverlayAccess overlay_access(SandboxKind kind);
+
+// What the microVM runs: patchvisor-vmm, a kernel, an initramfs and a
+// command line. The job uses the sandbox kernel and the agent initramfs;
+// tests put the freestanding test guest there.
+struct MicroVmSetup {
+    std::string vmm_path;
+    std::string kernel_path;
+    std::string initrd_path;  // empty: no initrd (the test guest)
+    // The kernel command line; " pv.port=N" (the vsock port the agent
+    // connects to) is appended. Empty: kLinuxCommandLine.
+    std::string cmdline;
+    uint32_t memory_mib = 512;
+};
+
+// The sandbox kernel's command line (agent/main.cpp reads pv.port= and
+// uses /dev/vda): the console on the 8250 UART, reboot through the i8042
+// (the only reset patchvisor-vmm has, and how the agent ends the VM), a
+// panic reboots at once instead of hanging until the deadline.
+inline constexpr const char* kLinuxCommandLine = "console=ttyS0 reboot=k panic=-1 quiet";
+
+// patchvisor-vmm: $PV_VMM, next to the running program, in its build tree
+// (../../vmm/), or /usr/lib/patchvisor/. The kernel and initramfs:
+// $PV_KERNEL and $PV_INITRAMFS, or /usr/lib/patchvisor/{bzImage,
+// initramfs.cpio.gz} (in a source tree: `scripts/images path kernel-bzimage`
+// and `scripts/images path initramfs`). Fails naming what is missing.
+[[nodiscard]] Result<MicroVmSetup> find_microvm_setup();
+
+// What the automatic choice depends on, read from the host.
+struct HostFacts {
+    bool kvm_device = false;               // /dev/kvm exists
+    std::string kvm_access_error;          // why it cannot be opened read-write; "" if it can
+    bool hardware_virtualization = false;  // vmx or svm among the CPU flags
+    bool kvm_pvm = false;                  // /dev/kvm is kvm_pvm (software nested)
+};
+[[nodiscard]] HostFacts probe_host();
+// Why a Linux microVM cannot run on HOST, or "" when it can. Only hardware
+// KVM runs Linux guests: under kvm_pvm guest kernel code is emulated and
+// user-mode syscall breaks (shared/PVM.md).
+[[nodiscard]] std::string why_no_linux_microvm(const HostFacts& host);
+
 // Which kind a job gets and why; the reason goes into the report and, for
 // the jail, is printed loudly because its isolation is weaker.
 struct SandboxChoice {
     SandboxKind kind = SandboxKind::Jail;
     std::string reason;
+    MicroVmSetup microvm;  // for the microVM only
 };
 
-// Auto picks the microVM only where it can boot Linux (hardware VMX/SVM and
-// a microVM implementation in this build); otherwise the jail, saying why.
+// Auto picks the microVM only where hardware KVM can run Linux guests and
+// its files are found; otherwise the jail, saying why. A forced microvm that
+// cannot run fails here, before the job writes anything.
 [[nodiscard]] Result<SandboxChoice> choose_sandbox(SandboxRequest request);
+// The same decision over given facts (probe_host(), find_microvm_setup()).
+[[nodiscard]] Result<SandboxChoice> choose_sandbox(SandboxRequest request, const HostFacts& host,
+                                                   const Result<MicroVmSetup>& setup);
 
 // How the agent ended.
 enum class Ending {
@@ -58,6 +115,9 @@ struct AgentOutcome {
     Ending ending = Ending::Stopped;
     int exit_status = 0;
     int signal = 0;
+    // More about how it ended, e.g. how the microVM ended ("the guest reset
+    // the microVM"); appended to describe() in parentheses.
+    std::string detail;
 
     [[nodiscard]] bool succeeded() const { return ending == Ending::Exited && exit_status == 0; }
     // "exited with status 0", "killed by signal 11 (SIGSEGV)", "timed out after 30 s".
@@ -109,7 +169,9 @@ class Sandbox {
 };
 
 // Starts a sandbox of CHOICE's kind over OVERLAY and waits until the agent
-// has connected. OVERLAY must outlive the sandbox.
+// has connected. OVERLAY must outlive the sandbox, and the calling thread
+// should too (child processes die with the thread that started them,
+// PR_SET_PDEATHSIG).
 [[nodiscard]] Result<std::unique_ptr<Sandbox>> start_sandbox(const SandboxChoice& choice,
                                                              img::BlockDevice& overlay,
                                                              const SandboxOptions& options);
