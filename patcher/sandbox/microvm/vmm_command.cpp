@@ -23,6 +23,24 @@ std::string last_line(const std::string& text) {
                        end + 1 - (start == std::string::npos ? 0 : start + 1));
 }
 
+// TEXT's lines joined with "; ", at most 400 characters.
+std::string one_line(const std::string& text) {
+    std::string joined;
+    size_t start = 0;
+    while (start < text.size() && joined.size() < 400) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos)
+            end = text.size();
+        std::string line = text.substr(start, end - start);
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (!line.empty())
+            joined += (joined.empty() ? "" : "; ") + line;
+        start = end + 1;
+    }
+    return joined.size() > 400 ? joined.substr(0, 400) + "..." : joined;
+}
+
 // Linux prints this on every panic (kernel/panic.c).
 std::string panic_line(const std::string& console) {
     const size_t at = console.rfind("Kernel panic - not syncing");
@@ -115,7 +133,7 @@ AgentOutcome agent_outcome(const VmmEnd& end) {
     const int status = end.process.exit_status;
     const auto summary = parse_summary(end.summary_json);
     if (!summary) {
-        const std::string why = last_line(end.stderr_text);
+        const std::string why = one_line(end.stderr_text);
         return {Ending::Exited, status == 0 ? 1 : status, 0,
                 "patchvisor-vmm " + (why.empty() ? std::string("gave no summary") : why)};
     }
