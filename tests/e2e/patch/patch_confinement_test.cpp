@@ -36,24 +36,22 @@ std::map<std::string, std::string> probes_in(const std::string& output) {
 
 // Why each probe is what it is: without the agent's drops the script would
 // have CAP_SYS_ADMIN (mount succeeds) and a writable /proc/sys of the host.
-constexpr const char kPostinst[] =
-    R"(
-echo "probe CapBnd=$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)" echo
-    "probe CapEff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)" echo
-    "probe Seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)" if mount -
-        t tmpfs probe / mnt 2 >
-    / dev / null;
-then echo "probe mount=yes";
-umount / mnt;
-else echo "probe mount=no";
-fi if : > / proc / sys / kernel / core_pattern 2 > / dev / null;
-then echo "probe core_pattern=writable";
-else echo "probe core_pattern=refused";
-fi if : > / proc / sysrq - trigger 2 > / dev / null;
-then echo "probe sysrq=writable";
+// Writability is asked with access(2) (`[ -w ]`, EROFS on a read-only
+// mount), so a failing test never writes a host knob.
+// clang-format off
+constexpr const char kPostinst[] = R"sh(
+echo "probe CapBnd=$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)"
+echo "probe CapEff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)"
+echo "probe Seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)"
+if mount -t tmpfs probe /mnt 2>/dev/null; then echo "probe mount=yes"; umount /mnt;
+else echo "probe mount=no"; fi
+if [ -w /proc/sys/kernel/core_pattern ]; then echo "probe core_pattern=writable";
+else echo "probe core_pattern=refused"; fi
+if [ -w /proc/sysrq-trigger ]; then echo "probe sysrq=writable";
 else echo "probe sysrq=refused"; fi
 exit 0
-)";
+)sh";
+// clang-format on
 
 TEST(PatchConfinement, MaintainerScriptRunsConfinedAndTheJobSucceeds) {
     TempDir dir;
