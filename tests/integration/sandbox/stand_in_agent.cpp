@@ -122,6 +122,28 @@ std::string outcome(long result) {
     return name ? name : std::to_string(errno);
 }
 
+// keyctl through the i386 system call ABI (int $0x80, where it is number
+// 288) from this 64-bit process: the filter must cover that ABI too.
+// "unsupported" when the kernel has no IA-32 emulation (getpid, 20, fails).
+std::string probe_i386_keyctl() {
+#if defined(__x86_64__)
+    const auto int80 = [](long number, long first, long second) {
+        long result = number;
+        __asm__ volatile("int $0x80" : "+a"(result) : "b"(first), "c"(second) : "memory");
+        return result;
+    };
+    if (int80(20, 0, 0) != ::getpid())
+        return "unsupported";
+    const long result = int80(288, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING);
+    if (result >= 0)
+        return "0";
+    errno = static_cast<int>(-result);
+    return outcome(-1);
+#else
+    return "unsupported";
+#endif
+}
+
 // Each call is one the kernel would let root make (or fail with another
 // errno) without the seccomp filter, so EPERM/ENOSYS shows the filter.
 std::string probe_calls() {
@@ -136,6 +158,7 @@ std::string probe_calls() {
     clone_args arguments{};
     line += " clone3=" + outcome(::syscall(SYS_clone3, &arguments, 0));
     line += " io_uring_setup=" + outcome(::syscall(SYS_io_uring_setup, 0, nullptr));
+    line += " keyctl_i386=" + probe_i386_keyctl();
     // What stays allowed: the agent's own mounts, and the loss of
     // CAP_MKNOD shows in mknod.
     ::mkdir("/tmp/probe-mount", 0755);
