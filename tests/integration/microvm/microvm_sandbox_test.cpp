@@ -171,6 +171,15 @@ TEST_F(MicroVmSandboxTest, AgentSaysHelloOverVsockAndWritesTheOverlay) {
     // The guest read sector 0 through virtio-blk: the base, under the overlay.
     EXPECT_EQ(hello->hello().kernel(), std::string("sector0:") + kBaseSector);
 
+    // And back: the host's answer reaches the guest, which then resets.
+    wire::Envelope finish;
+    finish.set_request_id(2);
+    finish.mutable_finish();
+    const auto answer = proto::encode_frame(finish);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(::write(stream.get(), answer->data(), answer->size()),
+              static_cast<ssize_t>(answer->size()));
+
     const auto outcome = (*sandbox)->wait(30s);
     EXPECT_TRUE(outcome.succeeded()) << outcome.describe();
     const auto torn = (*sandbox)->teardown();
@@ -187,7 +196,9 @@ TEST_F(MicroVmSandboxTest, AgentSaysHelloOverVsockAndWritesTheOverlay) {
 
     const std::string log = slurp(m_dir.file("serial.log"));
     EXPECT_NE(log.find("patchvisor testguest"), std::string::npos) << log;
-    EXPECT_NE(log.find("testguest: agent"), std::string::npos) << log;
+    EXPECT_NE(log.find("testguest: agent got a reply bytes=" + std::to_string(answer->size())),
+              std::string::npos)
+        << log;
 }
 
 TEST_F(MicroVmSandboxTest, HangingGuestMeetsTheConnectDeadline) {
