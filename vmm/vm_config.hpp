@@ -11,6 +11,16 @@
 
 namespace pv::vmm {
 
+// A disk image served by virtio-blk (--disk PATH[,readonly]): raw, or a
+// qcow2 file (normally a patchvisor overlay) whose backing chain is opened
+// read-only through imgfmt. The file is locked for the VM's lifetime.
+enum class DiskAccess { ReadWrite, ReadOnly };
+
+struct DiskConfig {
+    std::string path;
+    DiskAccess access = DiskAccess::ReadWrite;
+};
+
 enum class SerialTarget { None, Stdout, File, FileAndStdout };
 
 struct VmConfig {
@@ -26,6 +36,7 @@ struct VmConfig {
     // console output is dropped so a hostile guest cannot fill the disk.
     uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
+    std::optional<DiskConfig> disk;
 };
 
 enum class ExitReason {
