@@ -157,6 +157,34 @@ TEST_F(VsockTest, GuestShutdownOfBothDirectionsEndsWithReset) {
     EXPECT_EQ(device->connection_count(), 0u);
 }
 
+TEST_F(VsockTest, OrderlyCloseResetsOnlyAfterBackendForwarded) {
+    const ConnectionId id = establish();
+    send(guest_header(Op::ReadWrite), "last words");
+    PacketHeader shutdown = guest_header(Op::Shutdown);
+    shutdown.flags = kShutdownSend | kShutdownReceive;
+    send(shutdown);
+    give_rx(1);
+    EXPECT_TRUE(take_rx().empty()) << "RST before the backend forwarded the data";
+    backend.host->consumed(id, 10);
+    auto packets = take_rx();
+    ASSERT_EQ(packets.size(), 1u);
+    EXPECT_TRUE(is_op(packets[0], Op::Reset));
+}
+
+TEST_F(VsockTest, HostFailureDuringDrainSendsResetAtOnce) {
+    const ConnectionId id = establish();
+    send(guest_header(Op::ReadWrite), "last words");
+    PacketHeader shutdown = guest_header(Op::Shutdown);
+    shutdown.flags = kShutdownSend | kShutdownReceive;
+    send(shutdown);
+    give_rx(1);
+    ASSERT_TRUE(take_rx().empty());
+    backend.host->host_reset(id);
+    auto packets = take_rx();
+    ASSERT_EQ(packets.size(), 1u);
+    EXPECT_TRUE(is_op(packets[0], Op::Reset));
+}
+
 TEST_F(VsockTest, HostEndOfFileSendsShutdownAfterData) {
     const ConnectionId id = establish();
     const std::string data = "tail";

@@ -65,8 +65,10 @@ class VsockBackend {
     virtual void receive(ConnectionId id, std::span<const uint8_t> data) = 0;
     // The guest will send no more: pass that on after the buffered bytes.
     virtual void guest_shutdown(ConnectionId id) = 0;
-    // The device forgets ID (RST, full shutdown or device reset): flush what
-    // receive() gave, then close. No more calls for ID follow.
+    // The stream ends (RST, full shutdown or device reset): flush what
+    // receive() gave, still reporting consumed() (after an orderly shutdown
+    // the guest's RST waits for it) or host_reset() if that fails, then
+    // close. The device makes no more calls for ID.
     virtual void close(ConnectionId id) = 0;
     // send_capacity(ID) was 0 and is not any more: resume reading.
     virtual void writable(ConnectionId id) = 0;

@@ -78,6 +78,9 @@ struct Connection {
     bool guest_finished = false;         // the guest sent SHUTDOWN with SEND
     bool guest_stopped_reading = false;  // ... with RECEIVE
     bool backend_waiting = false;        // send_capacity() said 0; wake the backend on room
+    // An orderly close: the RST waits until the backend has forwarded all
+    // the guest sent, so a guest that waits for it knows its data is out.
+    bool drain_before_reset = false;
 
     // §5.10.6.3: what the guest can still take, peer_buf_alloc - (tx_cnt - peer_fwd_cnt).
     // A guest whose fwd_cnt runs ahead of what we sent gets no credit from it.

@@ -8,6 +8,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
+#include <deque>
 
 #include "vmm/devices/vsock/connection.hpp"
 
@@ -20,7 +21,6 @@ using Endpoint = asio::local::stream_protocol::endpoint;
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kWriteChunk = 256 * 1024;
 // "CONNECT 4294967295\n" is 19 bytes; anything much longer is not a handshake.
 constexpr size_t kMaxHandshake = 32;
 
@@ -37,6 +37,33 @@ std::optional<uint32_t> parse_connect(std::string_view line) {
         return std::nullopt;
     return port;
 }
+
+// Bytes waiting for the socket. An async write points into the front chunk
+// while receive() appends, so appending must never move stored bytes (a
+// single growing vector would reallocate under the write).
+class ChunkQueue {
+  public:
+    [[nodiscard]] bool empty() const { return m_chunks.empty(); }
+    // The unwritten rest of the oldest chunk.
+    [[nodiscard]] std::span<const uint8_t> front() const {
+        return std::span<const uint8_t>(m_chunks.front()).subspan(m_offset);
+    }
+    void append(std::span<const uint8_t> data) {
+        if (!data.empty())
+            m_chunks.emplace_back(data.begin(), data.end());
+    }
+    void drop(size_t count) {
+        m_offset += count;
+        if (m_offset >= m_chunks.front().size()) {
+            m_chunks.pop_front();
+            m_offset = 0;
+        }
+    }
+
+  private:
+    std::deque<std::vector<uint8_t>> m_chunks;
+    size_t m_offset = 0;
+};
 
 bool fits_sun_path(const std::string& path) {
     return !path.empty() && path.size() < sizeof(sockaddr_un::sun_path);
@@ -58,8 +85,8 @@ struct UnixSocketBackend::Stream {
     bool write_shut = false;
     bool closing = false;  // the device forgot it; drain and close
     asio::streambuf handshake;
-    PendingBytes early;     // bytes that followed the CONNECT line
-    PendingBytes outgoing;  // guest → host, bounded by the device's buf_alloc
+    PendingBytes early;   // bytes that followed the CONNECT line
+    ChunkQueue outgoing;  // guest → host, bounded by the device's buf_alloc
     std::vector<uint8_t> read_buffer = std::vector<uint8_t>(kReadChunk);
 };
 
@@ -248,22 +275,17 @@ void UnixSocketBackend::start_write(StreamPtr stream) {
         return;
     }
     stream->writing = true;
-    auto bytes = stream->outgoing.front(kWriteChunk);
+    auto bytes = stream->outgoing.front();
     stream->socket.async_write_some(asio::buffer(bytes.data(), bytes.size()),
                                     [this, alive = std::weak_ptr(m_alive), stream](
                                         const boost::system::error_code& error, size_t length) {
                                         if (!alive.lock())
                                             return;
                                         stream->writing = false;
-                                        if (error) {
-                                            if (stream->closing)
-                                                return finish(stream);
+                                        if (error)
                                             return fail_stream(stream);
-                                        }
                                         stream->outgoing.drop(length);
-                                        if (!stream->closing)
-                                            m_host->consumed(stream->id,
-                                                             static_cast<uint32_t>(length));
+                                        m_host->consumed(stream->id, static_cast<uint32_t>(length));
                                         start_write(stream);
                                     });
 }
@@ -308,9 +330,9 @@ void UnixSocketBackend::writable(ConnectionId id) {
 }
 
 void UnixSocketBackend::fail_stream(const StreamPtr& stream) {
-    if (!stream->closing)
-        m_host->host_reset(stream->id);
     finish(stream);
+    // Also while closing: the device may hold the guest's RST for the drain.
+    m_host->host_reset(stream->id);
 }
 
 void UnixSocketBackend::finish(const StreamPtr& stream) {

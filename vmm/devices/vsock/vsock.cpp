@@ -203,7 +203,8 @@ void VirtioVsock::consumed(ConnectionId id, uint32_t bytes) {
         return;
     // Never more than was received: fwd_cnt must not run ahead of rx_cnt.
     connection->forwarded += std::min(bytes, connection->received - connection->forwarded);
-    note_consumed(*connection);
+    if (connection->state != StreamState::Closing)
+        note_consumed(*connection);
     process();
 }
 
@@ -221,6 +222,12 @@ void VirtioVsock::host_reset(ConnectionId id) {
     Connection* connection = find(id);
     if (!connection)
         return;
+    if (connection->state == StreamState::Closing) {
+        // The backend could not forward the rest: stop waiting for it.
+        connection->drain_before_reset = false;
+        process();
+        return;
+    }
     if (connection->state == StreamState::AwaitingGuest) {
         // Nothing was said to the guest yet unless the REQUEST went out.
         if (connection->owe_request) {

@@ -113,6 +113,7 @@ class VirtioVsock final : public virtio::VirtioDevice,
     void handle_data(Connection& connection, std::span<const uint8_t> payload);
     void reply_reset(const PacketHeader& header);
     void reset_stream(Connection& connection, bool tell_backend);
+    void close_stream(Connection& connection);
     [[nodiscard]] PacketHeader header_for(Connection& connection, Op op);
     void note_consumed(Connection& connection);
 

@@ -122,7 +122,7 @@ void VirtioVsock::handle_shutdown(Connection& connection, uint32_t flags) {
     // stream whose both directions have ended is closed the same way.
     const bool host_done = connection.shutdown_sent || connection.guest_stopped_reading;
     if (connection.guest_finished && host_done)
-        reset_stream(connection, true);
+        close_stream(connection);
 }
 
 void VirtioVsock::handle_data(Connection& connection, std::span<const uint8_t> payload) {
@@ -156,6 +156,11 @@ void VirtioVsock::reset_stream(Connection& connection, bool tell_backend) {
     connection.state = StreamState::Closing;
     connection.pending.clear();
     connection.backend_waiting = false;
+}
+
+void VirtioVsock::close_stream(Connection& connection) {
+    reset_stream(connection, true);
+    connection.drain_before_reset = true;
 }
 
 PacketHeader VirtioVsock::header_for(Connection& connection, Op op) {

@@ -135,6 +135,8 @@ std::optional<PacketHeader> VirtioVsock::next_packet_of(Connection& connection, 
                                                         std::vector<uint8_t>& payload) {
     switch (connection.state) {
         case StreamState::Closing:
+            if (connection.drain_before_reset && connection.forwarded != connection.received)
+                return std::nullopt;  // consumed() or host_reset() moves it on
             return header_for(connection, Op::Reset);
         case StreamState::AwaitingHost:
             return std::nullopt;
@@ -170,7 +172,7 @@ std::optional<PacketHeader> VirtioVsock::next_packet_of(Connection& connection, 
         header.flags = kShutdownSend;
         // Both directions are over: a RST closes the stream (Linux waits for it).
         if (connection.guest_finished)
-            reset_stream(connection, true);
+            close_stream(connection);
         return header;
     }
     return std::nullopt;
