@@ -97,6 +97,8 @@ Result<void> MicroVm::setup_devices() {
     PV_TRY(m_pio_bus.insert(i8042, kI8042DataPort, kI8042CommandPort - kI8042DataPort + 1));
     if (m_config.disk)
         PV_TRY(setup_disk(*m_config.disk));
+    if (m_config.vsock)
+        PV_TRY(setup_vsock(*m_config.vsock));
     return {};
 }
 

@@ -32,6 +32,9 @@ namespace pv::vmm {
 
 class Serial;
 class VirtioBlock;
+namespace vsock {
+class VirtioVsock;
+}
 
 // Which thread serves a virtio device's doorbells. Disk requests block in
 // pread/pwrite/fdatasync (a flush of an overlay can take tens of ms), so
@@ -86,6 +89,7 @@ class MicroVm {
                                                  DeviceThread thread = DeviceThread::Events);
     [[nodiscard]] Result<void> setup_disk(const DiskConfig& disk);
     [[nodiscard]] Result<void> flush_disk();
+    [[nodiscard]] Result<void> setup_vsock(const VsockConfig& vsock);
     [[nodiscard]] Result<void> load_and_configure();
     void write_serial(uint8_t byte);
     void kick_vcpus();
@@ -116,6 +120,8 @@ class MicroVm {
     std::string m_virtio_cmdline;  // " virtio_mmio.device=..." per device
     std::optional<img::ImageLock> m_disk_lock;
     std::shared_ptr<VirtioBlock> m_disk;
+    // After m_events: its sockets must close before the loop is destroyed.
+    std::shared_ptr<vsock::VirtioVsock> m_vsock;
     uint64_t m_serial_bytes = 0;  // output so far; only touched under the Serial lock
 
     std::mutex m_threads_mutex;

@@ -21,6 +21,14 @@ struct DiskConfig {
     DiskAccess access = DiskAccess::ReadWrite;
 };
 
+// virtio-vsock with the hybrid Unix-socket backend (--vsock-cid,
+// --vsock-uds): guest connections to host port P go to "<uds_path>_P"; host
+// clients connect to UDS_PATH and send "CONNECT P\n" (README).
+struct VsockConfig {
+    uint64_t guest_cid = 3;
+    std::string uds_path;
+};
+
 enum class SerialTarget { None, Stdout, File, FileAndStdout };
 
 struct VmConfig {
@@ -37,6 +45,7 @@ struct VmConfig {
     uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
     std::optional<DiskConfig> disk;
+    std::optional<VsockConfig> vsock;
 };
 
 enum class ExitReason {

@@ -5,6 +5,7 @@
 #include "blk.h"
 #include "testguest.h"
 #include "virtio.h"
+#include "vsock.h"
 
 /* boot_params offsets (Linux Documentation/arch/x86/zero-page.rst). */
 #define BP_E820_ENTRIES 0x1e8
@@ -231,6 +232,11 @@ void guest_main(const uint8_t* boot_params) {
     if (contains(cmdline, "testguest.blk=")) {
         outb(PIC1_DATA, 0xff); /* virtio_enable_irq unmasks what it needs */
         run_blk_mode(cmdline);
+        reset();
+    }
+    if (contains(cmdline, "testguest.vsock=")) {
+        outb(PIC1_DATA, 0xff); /* polled: no interrupts needed */
+        run_vsock_mode(cmdline);
         reset();
     }
     test_timer_interrupt();
