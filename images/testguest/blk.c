@@ -8,6 +8,7 @@
             back and verify; check an unwritten range still holds the base
             pattern (testguest.blk.base=0xNN); GET_ID.
      ro:    a write must fail with IOERR, reads work.
+     write-hang: write sector 0 (4 KiB of 0x5a) without FLUSH, then hang.
      bad:   malformed chains (blk_bad.c).
      bench: testguest.blk.mib=N MiB of sequential 1 MiB reads at CPL3.
 
@@ -235,6 +236,16 @@ static void mode_read_only(uint8_t base_pattern) {
     read_and_verify("readonly-read", 0, 4096, base_pattern);
 }
 
+/* Writes without FLUSH, then hangs until the VMM's timeout: what the guest
+   wrote must still be in the file, because the VMM flushes at the end. */
+static void mode_write_and_hang(void) {
+    const struct region region = {0, 4096, 0x5a};
+    write_region(&region, 0);
+    print("testguest: hanging with an unflushed write\n");
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
 /* Whether the command line holds WORD followed by a space or its end. */
 static int has_word(const char* cmdline, const char* word) {
     for (const char* text = cmdline; *text; ++text) {
@@ -268,6 +279,8 @@ void run_blk_mode(const char* cmdline) {
     uint8_t base_pattern = (uint8_t)blk_parse_option(cmdline, "testguest.blk.base=", 0);
     if (has_word(cmdline, "testguest.blk=rw"))
         mode_read_write(capacity, base_pattern);
+    else if (has_word(cmdline, "testguest.blk=write-hang"))
+        mode_write_and_hang();
     else if (has_word(cmdline, "testguest.blk=ro"))
         mode_read_only(base_pattern);
     else if (has_word(cmdline, "testguest.blk=bad"))
