@@ -258,15 +258,23 @@ static int has_word(const char* cmdline, const char* word) {
     return 0;
 }
 
+int blk_open(const char* cmdline, uint64_t* capacity) {
+    if (virtio_find(&blk_device, VIRTIO_ID_BLOCK, cmdline) != 0)
+        return -1;
+    int started = virtio_start(&blk_device, BLK_F_RO | BLK_F_FLUSH, 1);
+    if (started != 0)
+        return started;
+    *capacity = virtio_config64(&blk_device, 0);
+    return 0;
+}
+
 void run_blk_mode(const char* cmdline) {
     virtio_map_windows();
     allow_user_access();
-    if (virtio_find(&blk_device, VIRTIO_ID_BLOCK, cmdline) != 0)
-        blk_fail("no virtio-blk window", 0);
-    int started = virtio_start(&blk_device, BLK_F_RO | BLK_F_FLUSH, 1);
-    if (started != 0)
-        blk_fail("start", (uint64_t)(int64_t)started);
-    uint64_t capacity = virtio_config64(&blk_device, 0);
+    uint64_t capacity = 0;
+    int opened = blk_open(cmdline, &capacity);
+    if (opened != 0)
+        blk_fail("open", (uint64_t)(int64_t)opened);
     print("ok virtio-blk found base=");
     print_hex((uint64_t)blk_device.base);
     print(" irq=");
