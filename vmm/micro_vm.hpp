@@ -116,7 +116,7 @@ class MicroVm {
     bool m_uses_disk_io = false;
     // After the io_contexts: their doorbell descriptors go first.
     std::vector<std::unique_ptr<virtio::KvmMmioDevice>> m_virtio_devices;
-    std::string m_virtio_cmdline;  // " virtio_mmio.device=..." per device
+    std::string m_virtio_cmdline;  // "virtio_mmio.device=..." per device, space-separated
     std::shared_ptr<VirtioBlock> m_disk;
     uint64_t m_serial_bytes = 0;  // output so far; only touched under the Serial lock
 
