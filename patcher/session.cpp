@@ -1,6 +1,5 @@
 #include "patcher/session.hpp"
 
-#include <openssl/evp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "patcher/file_digest.hpp"
 #include "proto/framing.hpp"
 
 namespace pv::patcher {
@@ -274,32 +274,6 @@ Result<CommandResult> command_result(const std::string& what, const wire::Envelo
     return CommandResult{reply.result().exit_code(), std::move(message)};
 }
 
-struct FileDigest {
-    std::string sha256;
-    uint64_t size = 0;
-};
-
-Result<FileDigest> digest_file(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        return fail(errno_error("open " + file.string()));
-    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> hash(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    EVP_DigestInit_ex(hash.get(), EVP_sha256(), nullptr);
-    FileDigest digest;
-    std::vector<char> buffer(Session::kChunkSize);
-    while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
-        EVP_DigestUpdate(hash.get(), buffer.data(), static_cast<size_t>(in.gcount()));
-        digest.size += static_cast<uint64_t>(in.gcount());
-    }
-    if (in.bad())
-        return fail(errno_error("read " + file.string()));
-    unsigned char bytes[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(hash.get(), bytes, &length);
-    digest.sha256.assign(reinterpret_cast<char*>(bytes), length);
-    return digest;
-}
-
 }  // namespace
 
 Session::Session(std::unique_ptr<State> state) : m_state(std::move(state)) {}
@@ -379,7 +353,7 @@ Result<wire::InspectResult> Session::inspect() {
 }
 
 Result<void> Session::stage(const std::filesystem::path& file) {
-    const FileDigest digest = PV_TRY(digest_file(file));
+    const FileDigest digest = PV_TRY(digest_file(file, kChunkSize));
     const std::string name = file.filename().string();
     std::ifstream in(file, std::ios::binary);
     if (!in)

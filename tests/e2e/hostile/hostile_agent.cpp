@@ -40,6 +40,8 @@ struct Plan {
 };
 
 std::string default_phase(const std::string& behaviour) {
+    if (behaviour == "normal")
+        return "";
     if (behaviour == "oversize" || behaviour == "huge-string" || behaviour == "silence")
         return "hello";
     if (behaviour == "endless-logs")
