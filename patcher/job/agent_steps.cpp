@@ -74,6 +74,18 @@ void AgentSteps::enter(const std::string& phase, std::chrono::milliseconds limit
             "the job's limit of " + seconds_text(m_options.timeout) + " (--timeout-s)");
 }
 
+template <class T>
+Result<T> AgentSteps::explained(Result<T> result) {
+    // EPIPE: the stream ended (framing.cpp, session.cpp); how the agent
+    // ended tells a crash from a deliberate close.
+    if (result || result.error().code != EPIPE || !m_sandbox)
+        return result;
+    const auto outcome = m_sandbox->wait(std::chrono::seconds(1));
+    Error error = result.error();
+    error.detail += "; the agent " + outcome.describe() + " (see " + m_sandbox->log_path() + ")";
+    return fail(std::move(error));
+}
+
 void AgentSteps::write_log(wire::Log::Stream stream, const std::string& line) {
     m_observer.agent_log(line);
     if (!m_log.valid())
@@ -105,7 +117,7 @@ Result<void> AgentSteps::start(const sandbox::SandboxChoice& choice, img::BlockD
     m_clock.finish(m_sandbox->describe());
 
     enter("hello", m_options.phase_timeouts.hello);
-    const auto hello = PV_TRY(m_session->hello());
+    const auto hello = PV_TRY(explained(m_session->hello()));
     m_report.agent_version = hello.agent_version();
     m_report.agent_kernel = hello.kernel();
     m_clock.finish(
@@ -114,7 +126,7 @@ Result<void> AgentSteps::start(const sandbox::SandboxChoice& choice, img::BlockD
 }
 
 Result<std::vector<InstalledPackage>> AgentSteps::inventory() {
-    const auto result = PV_TRY(m_session->inspect());
+    const auto result = PV_TRY(explained(m_session->inspect()));
     m_family = PV_TRY(family_of(result));
     m_report.package_manager = family_name(m_family);
     for (const auto& [key, value] : result.os_release())
@@ -146,7 +158,7 @@ Result<void> AgentSteps::stage_and_apply(const Detection& detection) {
     std::vector<std::string> files;
     uint64_t bytes = 0;
     for (const auto& patch : detection.patches) {
-        PV_TRY(m_session->stage(patch.package.path));
+        PV_TRY(explained(m_session->stage(patch.package.path)));
         files.push_back(std::filesystem::path(patch.package.path).filename().string());
         bytes += patch.package.size;
     }
@@ -154,7 +166,7 @@ Result<void> AgentSteps::stage_and_apply(const Detection& detection) {
         fmt::format("{} files, {} bytes, SHA-256 verified by the agent", files.size(), bytes));
 
     enter("apply", m_options.phase_timeouts.apply);
-    const auto applied = PV_TRY(m_session->apply(files));
+    const auto applied = PV_TRY(explained(m_session->apply(files)));
     m_clock.finish(fmt::format("{} exited {}",
                                family_name(m_family) == std::string("deb") ? "dpkg -i" : "rpm -U",
                                applied.exit_code));
@@ -178,7 +190,7 @@ Result<void> AgentSteps::verify(const Detection& detection) {
 Result<void> AgentSteps::finish() {
     enter("finish", m_options.phase_timeouts.finish);
     const auto finish_deadline = std::chrono::steady_clock::now() + m_options.phase_timeouts.finish;
-    PV_TRY(m_session->finish());
+    PV_TRY(explained(m_session->finish()));
     // The agent must end on its own: within 30 s, and what is left of the
     // phase.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

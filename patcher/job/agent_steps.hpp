@@ -39,6 +39,9 @@ class AgentSteps {
     [[nodiscard]] Result<std::vector<InstalledPackage>> inventory();
     // Starts PHASE on the clock, with its own deadline for the session.
     void enter(const std::string& phase, std::chrono::milliseconds limit);
+    // RESULT, with how the agent ended added when the stream to it ended.
+    template <class T>
+    [[nodiscard]] Result<T> explained(Result<T> result);
     // The agent's Log lines go to the observer and, bounded by the session's
     // log limit, to the agent log file after the agent's own output.
     void write_log(wire::Log::Stream stream, const std::string& line);

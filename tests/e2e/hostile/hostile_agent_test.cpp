@@ -145,7 +145,9 @@ TEST_F(HostileAgent, HugeString) {
 
 TEST_F(HostileAgent, EarlyCloseAtVerify) {
     const auto result = patch_with("early-close@verify");
-    expect_failed_within(result, "agent inspect: agent protocol frame: peer closed the stream",
+    expect_failed_within(result,
+                         "agent inspect: agent protocol frame: peer closed the stream; the agent "
+                         "exited with status 0",
                          seconds(60));
 }
 
