@@ -86,8 +86,11 @@ Result<void> MicroVm::setup_platform() {
 }
 
 Result<void> MicroVm::setup_devices() {
+    // O_APPEND: the microvm sandbox appends the agent's log lines to the
+    // same file while the VM runs; at our own offset we would overwrite them.
     if (!m_config.serial_log_path.empty())
-        m_serial_log = PV_TRY(Fd::open(m_config.serial_log_path, O_WRONLY | O_CREAT | O_TRUNC));
+        m_serial_log =
+            PV_TRY(Fd::open(m_config.serial_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND));
     m_serial_interrupt = std::make_unique<KvmInterruptLine>(m_vm, kCom1Irq);
     m_serial =
         std::make_shared<Serial>(*m_serial_interrupt, [this](uint8_t byte) { write_serial(byte); });

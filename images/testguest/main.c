@@ -222,6 +222,8 @@ static void test_user_mode(void) {
     print("\n");
 }
 
+void run_agent_mode(const char* cmdline); /* agent.c: the microvm sandbox's minimal agent */
+
 void guest_main(const uint8_t* boot_params) {
     print("patchvisor testguest 1\n");
     const char* cmdline = test_memory(boot_params);
@@ -237,6 +239,11 @@ void guest_main(const uint8_t* boot_params) {
     if (contains(cmdline, "testguest.vsock=")) {
         outb(PIC1_DATA, 0xff); /* polled: no interrupts needed */
         run_vsock_mode(cmdline);
+        reset();
+    }
+    if (contains(cmdline, "testguest.agent")) {
+        outb(PIC1_DATA, 0xff); /* polled: no interrupts needed */
+        run_agent_mode(cmdline);
         reset();
     }
     test_timer_interrupt();

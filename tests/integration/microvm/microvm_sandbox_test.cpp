@@ -171,6 +171,13 @@ TEST_F(MicroVmSandboxTest, AgentSaysHelloOverVsockAndWritesTheOverlay) {
     // The guest read sector 0 through virtio-blk: the base, under the overlay.
     EXPECT_EQ(hello->hello().kernel(), std::string("sector0:") + kBaseSector);
 
+    // The job appends the agent's log lines to the same file while the
+    // guest still writes its console there: neither may overwrite the other.
+    {
+        std::ofstream log(m_dir.file("serial.log"), std::ios::app);
+        log << "host line while the VM runs\n";
+    }
+
     // And back: the host's answer reaches the guest, which then resets.
     wire::Envelope finish;
     finish.set_request_id(2);
@@ -199,6 +206,7 @@ TEST_F(MicroVmSandboxTest, AgentSaysHelloOverVsockAndWritesTheOverlay) {
     EXPECT_NE(log.find("testguest: agent got a reply bytes=" + std::to_string(answer->size())),
               std::string::npos)
         << log;
+    EXPECT_NE(log.find("host line while the VM runs\n"), std::string::npos) << log;
 }
 
 TEST_F(MicroVmSandboxTest, HangingGuestMeetsTheConnectDeadline) {
