@@ -89,13 +89,19 @@ Result<RunSummary> MicroVm::run() {
                              fmt::format("no reset within {} ms", m_config.timeout.count()));
         });
     }
-    std::thread event_thread([&events] { events.run(); });
-    pthread_setname_np(event_thread.native_handle(), "pv-events");
+    // Each thread names itself (prctl PR_SET_NAME; naming another thread
+    // would go through /proc, which a confined VMM may not see).
+    std::thread event_thread([&events] {
+        pthread_setname_np(pthread_self(), "pv-events");
+        events.run();
+    });
     auto disk_work = boost::asio::make_work_guard(m_disk_io);
     std::thread disk_thread;
     if (m_uses_disk_io) {
-        disk_thread = std::thread([this] { m_disk_io.run(); });
-        pthread_setname_np(disk_thread.native_handle(), "pv-disk-io");
+        disk_thread = std::thread([this] {
+            pthread_setname_np(pthread_self(), "pv-disk-io");
+            m_disk_io.run();
+        });
     }
 
     // vCPU 0 runs on the calling thread: one thread per vCPU still, and the
@@ -106,9 +112,10 @@ Result<RunSummary> MicroVm::run() {
     }
     std::vector<std::thread> vcpu_threads;
     for (size_t index = 1; index < m_vcpus.size(); ++index) {
-        vcpu_threads.emplace_back([this, index] { run_vcpu(index); });
-        pthread_setname_np(vcpu_threads.back().native_handle(),
-                           fmt::format("pv-vcpu{}", index).c_str());
+        vcpu_threads.emplace_back([this, index] {
+            pthread_setname_np(pthread_self(), fmt::format("pv-vcpu{}", index).c_str());
+            run_vcpu(index);
+        });
         std::lock_guard lock(m_threads_mutex);
         m_vcpu_threads.push_back(vcpu_threads.back().native_handle());
     }
