@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,7 +44,8 @@ inline const vmm::GuestMemory& boot_ram() {
     return memory;
 }
 
-inline void load_and_check(const BootCase& boot) {
+// Returns what load_kernel reported, if it succeeded.
+inline std::optional<vmm::boot::LoadedKernel> load_and_check(const BootCase& boot) {
     static const std::vector<uint8_t> initrd(8192, 0x5a);
     const vmm::GuestMemory& memory = boot_ram();
     vmm::boot::BootInputs inputs{boot.kernel, {}, boot.cmdline};
@@ -51,13 +53,14 @@ inline void load_and_check(const BootCase& boot) {
         inputs.initrd = initrd;
     auto loaded = vmm::boot::load_kernel(memory, inputs);
     if (!loaded)
-        return;
+        return std::nullopt;
     require(loaded->kernel_end <= memory.total_size());
     if (boot.with_initrd) {
         require(loaded->initrd_size == initrd.size());
         require(loaded->initrd_address >= loaded->kernel_end);
         require(loaded->initrd_address + loaded->initrd_size <= memory.total_size());
     }
+    return *loaded;
 }
 
 }  // namespace pv::fuzz

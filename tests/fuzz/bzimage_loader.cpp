@@ -5,6 +5,7 @@
 // the initrd and the command line inside guest RAM and the header's
 // limits. Input layout: see boot_input.hpp.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -20,6 +21,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         require(image->kernel_size == boot.kernel.size() - image->kernel_file_offset);
         require(uint64_t{image->header.syssize} * 16 <= image->kernel_size);
     }
-    pv::fuzz::load_and_check(boot);
+    const auto loaded = pv::fuzz::load_and_check(boot);
+    if (image && loaded) {
+        // boot.rst, init_size: the kernel needs that much room from where
+        // it runs, which for a non-relocatable kernel is pref_address; all
+        // of it must be guest RAM below the end load_kernel reported.
+        // Copies, since the header is packed.
+        const uint64_t pref_address = image->header.pref_address;
+        const uint64_t init_size = image->header.init_size;
+        uint64_t run_address = pv::vmm::boot::kBzImageLoadAddress;
+        if (!image->header.relocatable_kernel)
+            run_address = std::max(run_address, pref_address);
+        uint64_t run_end = 0;
+        require(!__builtin_add_overflow(run_address, init_size, &run_end));
+        require(run_end <= loaded->kernel_end);
+    }
     return 0;
 }
