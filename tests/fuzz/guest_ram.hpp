@@ -4,6 +4,7 @@
 // /dev/kvm, created once per process (the mapping costs more than most
 // runs) and refilled from the input on every run.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +30,7 @@ inline void load_guest_ram(const vmm::GuestMemory& memory, std::string_view byte
     for (const auto& region : memory.regions())
         std::memset(region.host, 0, region.size);
     const auto& first = memory.regions().front();
-    std::memcpy(first.host, bytes.data(), std::min<uint64_t>(bytes.size(), first.size));
+    std::copy_n(bytes.begin(), std::min<uint64_t>(bytes.size(), first.size), first.host);
 }
 
 // A check the code under test promises; a violation is a finding.

@@ -14,9 +14,9 @@
 // virtqueue target puts them. The rest of the input is guest RAM from
 // address 0.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -49,20 +49,22 @@ class MemoryDisk final : public pv::img::BlockDevice {
     bool read_only() const override { return m_read_only; }
     pv::Result<void> read_at(std::span<std::byte> buffer, uint64_t offset) override {
         require_inside(offset, buffer.size());
-        std::memcpy(buffer.data(), m_bytes.data() + offset, buffer.size());
+        std::copy_n(m_bytes.begin() + static_cast<std::ptrdiff_t>(offset), buffer.size(),
+                    buffer.begin());
         return {};
     }
     pv::Result<void> write_at(std::span<const std::byte> buffer, uint64_t offset) override {
         require(!m_read_only);
         require_inside(offset, buffer.size());
-        std::memcpy(m_bytes.data() + offset, buffer.data(), buffer.size());
+        std::copy(buffer.begin(), buffer.end(),
+                  m_bytes.begin() + static_cast<std::ptrdiff_t>(offset));
         return {};
     }
     pv::Result<void> flush() override { return {}; }
     pv::Result<void> write_zeroes(uint64_t offset, uint64_t length) override {
         require(!m_read_only);
         require_inside(offset, length);
-        std::memset(m_bytes.data() + offset, 0, length);
+        std::fill_n(m_bytes.begin() + static_cast<std::ptrdiff_t>(offset), length, std::byte{0});
         return {};
     }
     pv::Result<void> discard(uint64_t offset, uint64_t length) override {
