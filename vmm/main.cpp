@@ -13,6 +13,18 @@
 
 namespace {
 
+// "PATH" or "PATH,readonly"; a path that itself contains a comma still
+// works unless it ends in ",readonly".
+pv::vmm::DiskConfig parse_disk(const std::string& argument) {
+    constexpr std::string_view kReadOnly = ",readonly";
+    pv::vmm::DiskConfig disk{argument, pv::vmm::DiskAccess::ReadWrite};
+    if (argument.size() > kReadOnly.size() && argument.ends_with(kReadOnly)) {
+        disk.path = argument.substr(0, argument.size() - kReadOnly.size());
+        disk.access = pv::vmm::DiskAccess::ReadOnly;
+    }
+    return disk;
+}
+
 nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
     nlohmann::json json;
     json["exit_reason"] = std::string(pv::vmm::to_string(summary.reason));
@@ -38,6 +50,9 @@ int main(int argc, char** argv) {
     std::string serial = "-";
     double timeout_seconds = 0;
     bool json = false;
+    std::string disk;
+    uint64_t vsock_cid = 0;
+    std::string vsock_uds;
     app.add_option("--kernel", config.kernel_path, "kernel: ELF (vmlinux, test guest) or bzImage")
         ->required()
         ->check(CLI::ExistingFile);
@@ -48,6 +63,17 @@ int main(int argc, char** argv) {
     app.add_option("--serial-log", serial, "serial output: a file path, or - for stdout")
         ->capture_default_str();
     app.add_option("--timeout-s", timeout_seconds, "wall-clock limit in seconds (0: none)");
+    app.add_option("--disk", disk,
+                   "PATH[,readonly]: disk image (raw, or qcow2 with its backing chain) served "
+                   "by virtio-blk; locked while the VM runs, flushed at the end");
+    auto* cid_option =
+        app.add_option("--vsock-cid", vsock_cid, "guest CID of a virtio-vsock device (3 or more)")
+            ->check(CLI::Range(uint64_t{3}, uint64_t{UINT32_MAX - 1}));
+    app.add_option("--vsock-uds", vsock_uds,
+                   "PATH: hybrid vsock socket (guest → host port P connects to PATH_P; "
+                   "clients of PATH send \"CONNECT P\\n\")")
+        ->needs(cid_option);
+    cid_option->needs(app.get_option("--vsock-uds"));
     app.add_flag("--json", json, "print a one-line JSON summary on stdout at the end");
     CLI11_PARSE(app, argc, argv);
 
@@ -55,6 +81,10 @@ int main(int argc, char** argv) {
         config.serial_stdout = true;
     else
         config.serial_log_path = serial;
+    if (!disk.empty())
+        config.disk = parse_disk(disk);
+    if (!vsock_uds.empty())
+        config.vsock = pv::vmm::VsockConfig{vsock_cid, vsock_uds};
     config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
 
     // A reader that goes away (a closed pipe on --serial-log -) must not

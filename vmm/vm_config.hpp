@@ -11,6 +11,24 @@
 
 namespace pv::vmm {
 
+// A disk image served by virtio-blk (--disk PATH[,readonly]): raw, or a
+// qcow2 file (normally a patchvisor overlay) whose backing chain is opened
+// read-only through imgfmt. The file is locked for the VM's lifetime.
+enum class DiskAccess { ReadWrite, ReadOnly };
+
+struct DiskConfig {
+    std::string path;
+    DiskAccess access = DiskAccess::ReadWrite;
+};
+
+// virtio-vsock with the hybrid Unix-socket backend (--vsock-cid,
+// --vsock-uds): guest connections to host port P go to "<uds_path>_P"; host
+// clients connect to UDS_PATH and send "CONNECT P\n" (README).
+struct VsockConfig {
+    uint64_t guest_cid = 3;
+    std::string uds_path;
+};
+
 enum class SerialTarget { None, Stdout, File, FileAndStdout };
 
 struct VmConfig {
@@ -26,6 +44,8 @@ struct VmConfig {
     // console output is dropped so a hostile guest cannot fill the disk.
     uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
+    std::optional<DiskConfig> disk;
+    std::optional<VsockConfig> vsock;
 };
 
 enum class ExitReason {
