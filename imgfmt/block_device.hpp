@@ -1,7 +1,7 @@
 #pragma once
 
 // The one interface every disk backend implements (STYLE.md habit 8): raw
-// files, libqcow-read images, our qcow2 overlays. virtio-blk, commit and the
+// files, qcow/qcow2 images read by QcowImage, our qcow2 overlays. virtio-blk, commit and the
 // FUSE export only ever see this.
 
 #include <cstddef>

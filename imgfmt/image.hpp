@@ -50,7 +50,7 @@ struct ImageInfo {
 [[nodiscard]] Result<ImageInfo> inspect_image(const std::string& path, Format format);
 
 // Opens PATH as a BlockDevice. Raw images may be opened ReadWrite; qcow and
-// qcow2 images are read through libqcow and only ReadOnly. An image that
+// qcow2 images are read by QcowImage and only ReadOnly. An image that
 // names a backing file is refused with Backing::Refuse ("has a backing
 // file ...; pass --allow-backing"); with Backing::Allow the chain is
 // followed up to kMaxBackingDepth levels.

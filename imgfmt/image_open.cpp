@@ -12,7 +12,7 @@ namespace {
 // qcow2 spec, "incompatible_features": bit 0 (dirty) only says refcounts may
 // be stale, which does not matter to a reader. Corrupt images, external data
 // files, non-zlib compression, extended L2 entries and unknown bits are
-// things libqcow does not handle, so reading on would return wrong data.
+// things QcowImage does not handle, so reading on would return wrong data.
 constexpr uint64_t kDirtyBit = 1;
 
 std::string describe_features(uint64_t bits) {
@@ -104,9 +104,9 @@ Result<std::unique_ptr<BlockDevice>> open_inspected(const detail::Inspection& in
         if (backing == Backing::Refuse)
             return fail(make_error(info.path, "has a backing file (" + *info.backing_file +
                                                   "); pass --allow-backing to follow it"));
-        // libqcow 20201213 misreads the L2 tables of a qcow version 1 image
-        // that names a backing file (wild cluster offsets): refuse it rather
-        // than risk wrong data.
+        // libqcow 20201213, our first reader, misread the L2 tables of a qcow
+        // version 1 image that names a backing file; QcowImage has not been
+        // checked against QEMU on such chains, so they stay refused.
         if (info.format == Format::Qcow)
             return fail(Error{
                 info.path, "qcow version 1 images with a backing file are not supported", ENOTSUP});

@@ -49,6 +49,7 @@ Result<ClusterMap> ClusterMap::open(const std::string& path, Format format) {
         map.m_version = kVersion;
         map.m_cluster_bits = header.cluster_bits;
         map.m_l2_bits = header.l2_bits;
+        map.m_virtual_size = header.size;
         l1_offset = header.l1_table_offset;
         l1_size = header.l1_size;
     } else {
@@ -56,6 +57,7 @@ Result<ClusterMap> ClusterMap::open(const std::string& path, Format format) {
         map.m_version = header.version;
         map.m_cluster_bits = header.cluster_bits;
         map.m_l2_bits = header.cluster_bits - 3;
+        map.m_virtual_size = header.size;
         l1_offset = header.l1_table_offset;
         l1_size = header.l1_size;
     }
@@ -78,65 +80,67 @@ Result<void> ClusterMap::load_l2(uint64_t l2_offset) {
     return {};
 }
 
-ClusterState ClusterMap::decode(uint64_t entry) const {
+Result<Cluster> ClusterMap::decode_compressed(uint64_t entry) const {
+    // qcow2 spec "Compressed Clusters Descriptor": the host offset is in
+    // bits 0..x-1 (x = 62 - (cluster_bits - 8)), the number of 512-byte
+    // sectors after the one holding the offset in bits x..61; the data ends
+    // with its last sector. QEMU's block/qcow.c keeps a version 1 offset in
+    // bits 0..62-cluster_bits and the size in bytes in the bits above it.
+    Cluster cluster{ClusterState::Compressed, 0, 0};
     if (m_format == Format::Qcow) {
-        if ((entry & kQcowCompressed) != 0)
-            return ClusterState::Stored;
-        return entry == 0 ? ClusterState::Unallocated : ClusterState::Stored;
+        const uint32_t bits = 63 - m_cluster_bits;
+        cluster.host_offset = entry & ((uint64_t{1} << bits) - 1);
+        cluster.compressed_size = (entry >> bits) & (cluster_size() - 1);
+    } else {
+        const uint32_t bits = 62 - (m_cluster_bits - 8);
+        cluster.host_offset = entry & ((uint64_t{1} << bits) - 1);
+        const uint64_t sectors =
+            ((entry >> bits) & ((uint64_t{1} << (m_cluster_bits - 8)) - 1)) + 1;
+        cluster.compressed_size = sectors * 512 - (cluster.host_offset & 511);
     }
-    if ((entry & kQcow2Compressed) != 0)
-        return ClusterState::Stored;
-    if (m_version >= 3 && (entry & kQcow2ZeroFlag) != 0)
-        return ClusterState::Zero;
-    return (entry & kQcow2OffsetMask) == 0 ? ClusterState::Unallocated : ClusterState::Stored;
+    const std::string where = "compressed cluster at offset " + std::to_string(cluster.host_offset);
+    if (cluster.compressed_size == 0)
+        return fail(make_error(m_path, where + " has no data"));
+    if (cluster.host_offset >= m_file_size)
+        return fail(make_error(m_path, where + " lies past the end of the file"));
+    return cluster;
 }
 
-Result<ClusterState> ClusterMap::lookup(uint64_t offset) {
+Result<Cluster> ClusterMap::decode(uint64_t entry) const {
+    const bool compressed =
+        (entry & (m_format == Format::Qcow ? kQcowCompressed : kQcow2Compressed)) != 0;
+    if (compressed)
+        return decode_compressed(entry);
+    if (m_format == Format::Qcow2 && m_version >= 3 && (entry & kQcow2ZeroFlag) != 0)
+        return Cluster{ClusterState::Zero, 0, 0};
+    const uint64_t host = m_format == Format::Qcow ? entry : entry & kQcow2OffsetMask;
+    if (host == 0)
+        return Cluster{ClusterState::Unallocated, 0, 0};
+    // QEMU refuses data clusters that are not cluster-aligned (qcow2) or
+    // sector-aligned (version 1) as corruption; so do we, and we never read
+    // past the end of the file, where QEMU would have no data either.
+    const uint64_t alignment = m_format == Format::Qcow ? 512 : cluster_size();
+    const std::string where = "data cluster at offset " + std::to_string(host);
+    if (host % alignment != 0)
+        return fail(make_error(m_path, where + " is not aligned"));
+    if (host > m_file_size || cluster_size() > m_file_size - host)
+        return fail(make_error(m_path, where + " lies past the end of the file"));
+    return Cluster{ClusterState::Data, host, 0};
+}
+
+Result<Cluster> ClusterMap::lookup(uint64_t offset) {
     const uint64_t cluster = offset >> m_cluster_bits;
     const uint64_t l1_index = cluster >> m_l2_bits;
     // Past the L1 table nothing is allocated (QEMU reads it the same way).
     if (l1_index >= m_l1.size())
-        return ClusterState::Unallocated;
+        return Cluster{ClusterState::Unallocated, 0, 0};
     const uint64_t l2_offset =
         m_format == Format::Qcow ? m_l1[l1_index] : m_l1[l1_index] & kQcow2OffsetMask;
     if (l2_offset == 0)
-        return ClusterState::Unallocated;
+        return Cluster{ClusterState::Unallocated, 0, 0};
     if (m_l2.empty() || l2_offset != m_l2_offset)
         PV_TRY(load_l2(l2_offset));
-    const uint64_t entry = m_l2[cluster & ((uint64_t{1} << m_l2_bits) - 1)];
-    const ClusterState state = decode(entry);
-    // libqcow 20201213 copies a whole cluster out of a buffer sized by what
-    // it could read, so a data cluster cut short by the end of the file
-    // makes it read past that buffer (found by tests/fuzz/qcow_image).
-    // Compressed clusters are exempt: QEMU lets their last sector run past
-    // the end of the file, and their size is not a cluster.
-    const bool compressed =
-        (entry & (m_format == Format::Qcow ? kQcowCompressed : kQcow2Compressed)) != 0;
-    if (state == ClusterState::Stored && compressed) {
-        // qcow2 spec "Compressed Clusters Descriptor" (offset in bits
-        // 0..x-1, x = 62 - (cluster_bits - 8)); QEMU's block/qcow.c keeps
-        // it in bits 0..62-cluster_bits. libqcow dereferences a null
-        // buffer for bad descriptors (found by tests/fuzz/qcow_image).
-        const uint32_t bits =
-            m_format == Format::Qcow ? 63 - m_cluster_bits : 62 - (m_cluster_bits - 8);
-        const uint64_t host = entry & ((uint64_t{1} << bits) - 1);
-        // A version 1 descriptor also holds the compressed size in bytes
-        // (bits 63-cluster_bits..62); libqcow cannot read a size of zero.
-        const uint64_t qcow_size = (entry >> bits) & (cluster_size() - 1);
-        if (m_format == Format::Qcow && qcow_size == 0)
-            return fail(make_error(
-                m_path, "compressed cluster at offset " + std::to_string(host) + " has no data"));
-        if (host >= m_file_size)
-            return fail(make_error(m_path, "compressed cluster at offset " + std::to_string(host) +
-                                               " lies past the end of the file"));
-    }
-    if (state == ClusterState::Stored && !compressed) {
-        const uint64_t host = m_format == Format::Qcow ? entry : entry & kQcow2OffsetMask;
-        if (host > m_file_size || cluster_size() > m_file_size - host)
-            return fail(make_error(m_path, "data cluster at offset " + std::to_string(host) +
-                                               " lies past the end of the file"));
-    }
-    return state;
+    return decode(m_l2[cluster & ((uint64_t{1} << m_l2_bits) - 1)]);
 }
 
 }  // namespace pv::img::qcow

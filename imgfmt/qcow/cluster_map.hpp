@@ -1,12 +1,12 @@
 #pragma once
 
 // Where each guest cluster of a qcow (version 1) or qcow2 image lives, read
-// from the image's own L1/L2 tables. libqcow 20201213 reads stored clusters
-// (compressed ones included) correctly, but it ignores the qcow2 version 3
-// zero flag (a zeroed cluster that keeps its old data would read as that
-// data) and its parent-file support does not read backing chains the way
-// QEMU does; so QcowImage asks this map first and lets libqcow read only
-// the clusters that are really stored in the file.
+// from the image's own L1/L2 tables (qcow2 spec, "Cluster mapping"; QEMU's
+// block/qcow.c for version 1). QcowImage reads every cluster through this
+// map: zero clusters read as zeroes, unallocated ones come from the backing
+// device, data clusters are read with pread and compressed ones inflated
+// with zlib. Every host extent is checked against the file before it is
+// returned, so a hostile table cannot make a read leave the file.
 
 #include <cstdint>
 #include <string>
@@ -21,7 +21,19 @@ namespace pv::img::qcow {
 enum class ClusterState {
     Unallocated,  // not in this file: read the backing file, or zeroes
     Zero,         // qcow2 v3 zero flag: reads as zeroes whatever is stored
-    Stored,       // data or a compressed cluster in this file
+    Data,         // a whole cluster stored at host_offset
+    Compressed,   // deflated data of compressed_size bytes at host_offset
+};
+
+struct Cluster {
+    ClusterState state = ClusterState::Unallocated;
+    uint64_t host_offset = 0;
+    // Compressed clusters only: the bytes to read at host_offset. Their
+    // last sector may run past the end of the file (QEMU writes them that
+    // way), and those bytes read as zeroes; host_offset itself is inside.
+    uint64_t compressed_size = 0;
+
+    friend bool operator==(const Cluster&, const Cluster&) = default;
 };
 
 class ClusterMap {
@@ -30,14 +42,19 @@ class ClusterMap {
     // the header is validated first (qcow::read_header, qcow2::read_header).
     [[nodiscard]] static Result<ClusterMap> open(const std::string& path, Format format);
 
-    // The state of the cluster holding guest byte OFFSET.
-    [[nodiscard]] Result<ClusterState> lookup(uint64_t offset);
+    // Where the cluster holding guest byte OFFSET lives.
+    [[nodiscard]] Result<Cluster> lookup(uint64_t offset);
     [[nodiscard]] uint64_t cluster_size() const { return uint64_t{1} << m_cluster_bits; }
+    [[nodiscard]] uint64_t virtual_size() const { return m_virtual_size; }
+    [[nodiscard]] uint64_t file_size() const { return m_file_size; }
+    // The image file, for reading the clusters lookup() returns.
+    [[nodiscard]] int fd() const { return m_fd.get(); }
 
   private:
     ClusterMap() = default;
     [[nodiscard]] Result<void> load_l2(uint64_t l2_offset);
-    [[nodiscard]] ClusterState decode(uint64_t entry) const;
+    [[nodiscard]] Result<Cluster> decode(uint64_t entry) const;
+    [[nodiscard]] Result<Cluster> decode_compressed(uint64_t entry) const;
 
     Fd m_fd;
     std::string m_path;
@@ -45,6 +62,7 @@ class ClusterMap {
     uint32_t m_version = 0;
     uint32_t m_cluster_bits = 0;
     uint32_t m_l2_bits = 0;  // log2 of the entries per L2 table
+    uint64_t m_virtual_size = 0;
     uint64_t m_file_size = 0;
     std::vector<uint64_t> m_l1;
     // The last L2 table read: sequential reads stay inside one table.

@@ -1,6 +1,6 @@
 #include "imgfmt/qcow/qcow_image.hpp"
 
-#include <libqcow.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,129 +9,71 @@ namespace pv::img {
 
 namespace {
 
-// Owns a libqcow_error_t so that every exit path frees it.
-class LibqcowError {
-  public:
-    LibqcowError() = default;
-    LibqcowError(const LibqcowError&) = delete;
-    LibqcowError& operator=(const LibqcowError&) = delete;
-    ~LibqcowError() {
-        if (m_error != nullptr)
-            libqcow_error_free(&m_error);
-    }
-    libqcow_error_t** out() { return &m_error; }
-
-    // OPERATION names the image; the detail is libqcow's own message.
-    [[nodiscard]] Error to_error(std::string operation) const {
-        std::string detail = "libqcow failed";
-        if (m_error != nullptr) {
-            // The backtrace names every step that failed, innermost first.
-            char text[2048] = {};
-            if (libqcow_error_backtrace_sprint(m_error, text, sizeof(text)) > 0)
-                detail = text;
-        }
-        while (!detail.empty() && (detail.back() == '\n' || detail.back() == '.'))
-            detail.pop_back();
-        for (size_t at = detail.find(".\n"); at != std::string::npos; at = detail.find(".\n"))
-            detail.replace(at, 2, "; ");
-        return make_error(std::move(operation), std::move(detail));
-    }
-
-  private:
-    libqcow_error_t* m_error = nullptr;
-};
+// Inflates one compressed cluster the way QEMU's qcow2_decompress and
+// block/qcow.c's decompress_buffer do: raw deflate (window bits -12), the
+// output must fill the whole cluster, and input left over after it (the
+// rest of the last 512-byte sector) is ignored.
+Result<void> inflate_cluster(std::span<const std::byte> compressed, std::span<std::byte> cluster,
+                             const std::string& what) {
+    z_stream stream{};
+    if (::inflateInit2(&stream, -12) != Z_OK)
+        return fail(make_error(what, "cannot set up zlib"));
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(compressed.data()));
+    stream.avail_in = static_cast<uInt>(compressed.size());
+    stream.next_out = reinterpret_cast<Bytef*>(cluster.data());
+    stream.avail_out = static_cast<uInt>(cluster.size());
+    const int status = ::inflate(&stream, Z_FINISH);
+    const bool full = stream.avail_out == 0;
+    ::inflateEnd(&stream);
+    if ((status != Z_STREAM_END && status != Z_BUF_ERROR) || !full)
+        return fail(make_error(what, "compressed cluster does not inflate to a whole cluster"));
+    return {};
+}
 
 }  // namespace
 
-// One open libqcow file; closed and freed exactly once.
-class QcowImage::Handle {
-  public:
-    static Result<std::unique_ptr<Handle>> open(const std::string& path) {
-        LibqcowError error;
-        libqcow_file_t* file = nullptr;
-        if (libqcow_file_initialize(&file, error.out()) != 1)
-            return fail(error.to_error("open " + path));
-        auto handle = std::unique_ptr<Handle>(new Handle(file));
-        if (libqcow_file_open(file, path.c_str(), LIBQCOW_OPEN_READ, error.out()) != 1)
-            return fail(error.to_error("open " + path));
-        handle->m_open = true;
-        return handle;
-    }
-
-    Handle(const Handle&) = delete;
-    Handle& operator=(const Handle&) = delete;
-    ~Handle() {
-        if (m_open)
-            libqcow_file_close(m_file, nullptr);
-        libqcow_file_free(&m_file, nullptr);
-    }
-
-    [[nodiscard]] libqcow_file_t* get() const { return m_file; }
-
-  private:
-    explicit Handle(libqcow_file_t* file) : m_file(file) {}
-    libqcow_file_t* m_file;
-    bool m_open = false;
-};
-
-QcowImage::QcowImage(std::unique_ptr<Handle> parent, std::unique_ptr<Handle> handle,
-                     qcow::ClusterMap map, std::unique_ptr<BlockDevice> backing, std::string path,
-                     uint64_t size)
-    : m_parent(std::move(parent)),
-      m_handle(std::move(handle)),
-      m_map(std::move(map)),
+QcowImage::QcowImage(qcow::ClusterMap map, std::unique_ptr<BlockDevice> backing, std::string path)
+    : m_map(std::move(map)),
       m_backing(std::move(backing)),
       m_path(std::move(path)),
-      m_size(size) {}
+      m_size(m_map.virtual_size()) {}
 
 QcowImage::~QcowImage() = default;
 
 Result<std::unique_ptr<QcowImage>> QcowImage::open(const std::string& path, Format format,
                                                    std::unique_ptr<BlockDevice> backing) {
     qcow::ClusterMap map = PV_TRY(qcow::ClusterMap::open(path, format));
-    std::unique_ptr<Handle> handle = PV_TRY(Handle::open(path));
-    LibqcowError error;
-    // libqcow 20201213 refuses every read of an image that names a backing
-    // file until a parent file is set, even of clusters stored in the image.
-    // It is only ever asked for stored clusters here (the cluster map sends
-    // the others to BACKING), so the parent is a second handle on the same
-    // file that libqcow never has to read from.
-    std::unique_ptr<Handle> parent;
-    size_t name_size = 0;
-    const int has_backing =
-        libqcow_file_get_utf8_backing_filename_size(handle->get(), &name_size, error.out());
-    if (has_backing < 0)
-        return fail(error.to_error("open " + path));
-    if (has_backing == 1) {
-        parent = PV_TRY(Handle::open(path));
-        if (libqcow_file_set_parent_file(handle->get(), parent->get(), error.out()) != 1)
-            return fail(error.to_error("open " + path));
-    }
-    size64_t media_size = 0;
-    if (libqcow_file_get_media_size(handle->get(), &media_size, error.out()) != 1)
-        return fail(error.to_error("open " + path));
-    return std::unique_ptr<QcowImage>(new QcowImage(std::move(parent), std::move(handle),
-                                                    std::move(map), std::move(backing), path,
-                                                    static_cast<uint64_t>(media_size)));
+    return std::unique_ptr<QcowImage>(new QcowImage(std::move(map), std::move(backing), path));
 }
 
-Result<void> QcowImage::read_stored(std::span<std::byte> buffer, uint64_t offset) {
-    size_t done = 0;
-    while (done < buffer.size()) {
-        LibqcowError error;
-        const uint64_t position = offset + done;
-        // Returns the number of bytes read, possibly fewer than asked.
-        const ssize_t count = libqcow_file_read_buffer_at_offset(
-            m_handle->get(), buffer.data() + done, buffer.size() - done,
-            static_cast<off64_t>(position), error.out());
-        if (count < 0)
-            return fail(
-                error.to_error("read " + m_path + " at offset " + std::to_string(position)));
-        if (count == 0)
-            return fail(make_error("read " + m_path + " at offset " + std::to_string(position),
-                                   "libqcow returned no data before the end of the disk"));
-        done += static_cast<size_t>(count);
+Result<void> QcowImage::read_data(std::span<std::byte> buffer, uint64_t host_offset) {
+    // The cluster map checked that every cluster of the run lies inside
+    // the file.
+    return pread_all(m_map.fd(), buffer.data(), buffer.size(), host_offset, "read " + m_path);
+}
+
+Result<void> QcowImage::read_compressed(std::span<std::byte> buffer, const qcow::Cluster& cluster,
+                                        uint64_t offset_in_cluster) {
+    const uint64_t cluster_size = m_map.cluster_size();
+    if (m_inflated.size() != cluster_size || !(m_inflated_from == cluster)) {
+        // Bytes of the last sector that lie past the end of the file read
+        // as zeroes, as in QEMU; the map checked that the start is inside.
+        std::vector<std::byte> compressed(cluster.compressed_size, std::byte{0});
+        const uint64_t stored =
+            std::min(cluster.compressed_size, m_map.file_size() - cluster.host_offset);
+        const std::string what =
+            "read " + m_path + " at offset " + std::to_string(cluster.host_offset);
+        PV_TRY(pread_all(m_map.fd(), compressed.data(), stored, cluster.host_offset, what));
+        m_inflated.assign(cluster_size, std::byte{0});
+        m_inflated_from = cluster;
+        auto inflated = inflate_cluster(compressed, m_inflated, what);
+        if (!inflated) {
+            m_inflated.clear();
+            return fail(std::move(inflated.error()));
+        }
     }
+    std::copy_n(m_inflated.begin() + static_cast<std::ptrdiff_t>(offset_in_cluster), buffer.size(),
+                buffer.begin());
     return {};
 }
 
@@ -155,18 +97,32 @@ Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
     size_t done = 0;
     while (done < buffer.size()) {
         const uint64_t position = offset + done;
-        const qcow::ClusterState state = PV_TRY(m_map.lookup(position));
-        // Extend the run over following clusters in the same state, so that
-        // libqcow and the backing device see few, large reads.
-        uint64_t run_end = (position / cluster_size + 1) * cluster_size;
-        while (run_end < offset + buffer.size() && PV_TRY(m_map.lookup(run_end)) == state)
-            run_end += cluster_size;
+        const uint64_t in_cluster = position % cluster_size;
+        const qcow::Cluster cluster = PV_TRY(m_map.lookup(position));
+        // Extend the run over following clusters in the same state (and,
+        // for data, stored right after each other), so that the file and
+        // the backing device see few, large reads.
+        uint64_t run_end = position - in_cluster + cluster_size;
+        if (cluster.state != qcow::ClusterState::Compressed) {
+            while (run_end < offset + buffer.size()) {
+                const qcow::Cluster next = PV_TRY(m_map.lookup(run_end));
+                const uint64_t run_length = run_end - (position - in_cluster);
+                if (next.state != cluster.state ||
+                    (cluster.state == qcow::ClusterState::Data &&
+                     next.host_offset != cluster.host_offset + run_length))
+                    break;
+                run_end += cluster_size;
+            }
+        }
         const size_t length =
             static_cast<size_t>(std::min<uint64_t>(run_end - position, buffer.size() - done));
         const std::span<std::byte> part = buffer.subspan(done, length);
-        switch (state) {
-            case qcow::ClusterState::Stored:
-                PV_TRY(read_stored(part, position));
+        switch (cluster.state) {
+            case qcow::ClusterState::Data:
+                PV_TRY(read_data(part, cluster.host_offset + in_cluster));
+                break;
+            case qcow::ClusterState::Compressed:
+                PV_TRY(read_compressed(part, cluster, in_cluster));
                 break;
             case qcow::ClusterState::Zero:
                 std::fill(part.begin(), part.end(), std::byte{0});
@@ -218,8 +174,9 @@ Result<std::vector<Extent>> QcowImage::map(uint64_t offset, uint64_t length) {
     const uint64_t end = offset + length;
     for (uint64_t position = offset; position < end;) {
         const uint64_t next = std::min(end, (position / cluster_size + 1) * cluster_size);
-        switch (PV_TRY(m_map.lookup(position))) {
-            case qcow::ClusterState::Stored:
+        switch (PV_TRY(m_map.lookup(position)).state) {
+            case qcow::ClusterState::Data:
+            case qcow::ClusterState::Compressed:
                 append_extent(extents, position, next - position, ExtentKind::Data);
                 break;
             case qcow::ClusterState::Zero:

@@ -33,6 +33,12 @@ class Input {
         return byte;
     }
 
+    // The next two bytes as a little-endian number (0 once used up).
+    [[nodiscard]] uint16_t take_le16() {
+        const uint8_t low = take_byte();
+        return static_cast<uint16_t>(low | take_byte() << 8);
+    }
+
     // Up to COUNT bytes.
     [[nodiscard]] std::string_view take(size_t count) {
         const std::string_view piece = m_rest.substr(0, std::min(count, m_rest.size()));

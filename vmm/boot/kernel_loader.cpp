@@ -50,8 +50,12 @@ Result<LoadedKernel> load_bzimage_kernel(const GuestMemory& memory, std::span<co
     uint64_t run_address = kBzImageLoadAddress;
     if (!image.header.relocatable_kernel)
         run_address = std::max(run_address, uint64_t{image.header.pref_address});
-    uint64_t footprint_end = std::max<uint64_t>(kBzImageLoadAddress + image.kernel_size,
-                                                run_address + image.header.init_size);
+    // Both numbers come from the kernel file: the sum must not wrap around
+    // (found by tests/fuzz/bzimage_loader).
+    uint64_t run_end = 0;
+    if (__builtin_add_overflow(run_address, uint64_t{image.header.init_size}, &run_end))
+        return fail(make_error("load bzImage", "pref_address + init_size overflows"));
+    uint64_t footprint_end = std::max<uint64_t>(kBzImageLoadAddress + image.kernel_size, run_end);
     if (footprint_end > low_ram_end(memory))
         return fail(make_error(
             "load bzImage",

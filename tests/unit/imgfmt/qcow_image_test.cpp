@@ -65,6 +65,65 @@ TEST(QcowImage, L2TablePastTheEndOfTheFileIsAReadError) {
     EXPECT_NE(read.error().message().find("L2 table"), std::string::npos) << read.error().message();
 }
 
+// make_qcow2 with an L2 table in cluster 4 whose first entry is ENTRY and a
+// cluster 5 of 0xff bytes: for damaging one L2 entry at a time.
+std::vector<uint8_t> qcow2_with_first_l2_entry(uint64_t entry) {
+    constexpr uint64_t kCluster = 65536;
+    auto bytes = test::make_qcow2(3);
+    bytes.resize(6 * kCluster, 0);
+    std::fill(bytes.begin() + 5 * kCluster, bytes.end(), 0xff);
+    test::store_be(bytes, kCluster, (4 * kCluster) | (uint64_t{1} << 63), 8);
+    test::store_be(bytes, 4 * kCluster, entry, 8);
+    return bytes;
+}
+
+// Reads the first sector of PATH and returns the error message ("" if the
+// read worked).
+std::string first_read_error(const std::string& path) {
+    auto image = open_image(path, Access::ReadOnly, Backing::Refuse);
+    EXPECT_TRUE(image) << image.error().message();
+    if (!image)
+        return "open failed";
+    std::vector<std::byte> buffer(512);
+    auto read = (*image)->read_at(buffer, 0);
+    return read ? "" : read.error().message();
+}
+
+TEST(QcowImage, UnalignedDataClusterIsAReadError) {
+    // QEMU calls a data cluster that is not cluster-aligned corruption.
+    TempDir dir;
+    write_file(dir.file("unaligned.qcow2"),
+               qcow2_with_first_l2_entry((5 * 65536 + 512) | (uint64_t{1} << 63)));
+    EXPECT_NE(first_read_error(dir.file("unaligned.qcow2")).find("not aligned"), std::string::npos);
+}
+
+TEST(QcowImage, DataClusterCutByTheEndOfTheFileIsAReadError) {
+    TempDir dir;
+    auto bytes = qcow2_with_first_l2_entry((5 * 65536) | (uint64_t{1} << 63));
+    bytes.resize(5 * 65536 + 1000);
+    write_file(dir.file("cut.qcow2"), bytes);
+    EXPECT_NE(first_read_error(dir.file("cut.qcow2")).find("past the end of the file"),
+              std::string::npos);
+}
+
+TEST(QcowImage, CompressedClusterThatDoesNotInflateIsAReadError) {
+    // Bit 62 marks a compressed cluster; one sector of 0xff is no deflate
+    // stream that fills a cluster.
+    TempDir dir;
+    write_file(dir.file("garbage.qcow2"),
+               qcow2_with_first_l2_entry((5 * 65536) | (uint64_t{1} << 62)));
+    EXPECT_NE(first_read_error(dir.file("garbage.qcow2")).find("does not inflate"),
+              std::string::npos);
+}
+
+TEST(QcowImage, CompressedClusterPastTheEndOfTheFileIsAReadError) {
+    TempDir dir;
+    write_file(dir.file("far.qcow2"),
+               qcow2_with_first_l2_entry((uint64_t{1} << 40) | (uint64_t{1} << 62)));
+    EXPECT_NE(first_read_error(dir.file("far.qcow2")).find("past the end of the file"),
+              std::string::npos);
+}
+
 TEST(QcowImage, MapOfAnEmptyImageIsOneZeroExtent) {
     TempDir dir;
     write_file(dir.file("empty.qcow2"), test::make_qcow2(3));
