@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "vmm/micro_vm.hpp"
 
@@ -30,6 +31,14 @@ nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
     return json;
 }
 
+// RLIMIT_FSIZE must let the VMM write every file it legitimately writes: the
+// serial log, which stops growing at serial_output_limit.
+pv::vmm::confine::ResourceLimits confine_limits(const pv::vmm::VmConfig& config) {
+    pv::vmm::confine::ResourceLimits limits;
+    limits.file_size = config.serial_output_limit + 4096;
+    return limits;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,6 +47,9 @@ int main(int argc, char** argv) {
     std::string serial = "-";
     double timeout_seconds = 0;
     bool json = false;
+    bool no_seccomp = false;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
     app.add_option("--kernel", config.kernel_path, "kernel: ELF (vmlinux, test guest) or bzImage")
         ->required()
         ->check(CLI::ExistingFile);
@@ -49,6 +61,18 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--timeout-s", timeout_seconds, "wall-clock limit in seconds (0: none)");
     app.add_flag("--json", json, "print a one-line JSON summary on stdout at the end");
+    // Confinement is on unless asked otherwise (vmm/confine/policy.hpp).
+    // --no-seccomp exists for debugging only: to strace a new code path and
+    // see every syscall it would need, where the filter would kill the VMM at
+    // the first one missing from the lists.
+    app.add_flag("--no-seccomp", no_seccomp,
+                 "debugging: run without the seccomp filters (rlimits and no_new_privs stay)");
+    auto* uid_option =
+        app.add_option("--uid", uid, "after setup, drop to this user id (with --gid)");
+    auto* gid_option =
+        app.add_option("--gid", gid, "after setup, drop to this group id (with --uid)");
+    uid_option->needs(gid_option);
+    gid_option->needs(uid_option);
     CLI11_PARSE(app, argc, argv);
 
     if (serial == "-")
@@ -56,6 +80,10 @@ int main(int argc, char** argv) {
     else
         config.serial_log_path = serial;
     config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+    config.confinement.seccomp = !no_seccomp;
+    config.confinement.limits = confine_limits(config);
+    if (uid)
+        config.confinement.identity = pv::vmm::confine::Identity{*uid, *gid};
 
     // A reader that goes away (a closed pipe on --serial-log -) must not
     // kill the VMM: writes then fail with EPIPE and are ignored.

@@ -73,6 +73,9 @@ class MicroVm {
     void write_serial(uint8_t byte);
     void kick_vcpus();
     void run_vcpu(size_t index);
+    // Installs ROLE's seccomp filter on the calling thread if the config asks
+    // for it; on failure stops the VM and returns false.
+    [[nodiscard]] bool confine_thread(confine::ThreadRole role);
     // Handles one KVM_RUN exit; false when the vCPU must stop.
     [[nodiscard]] bool handle_exit(const kvm::Vcpu& vcpu);
     [[nodiscard]] bool handle_io(const kvm::Vcpu& vcpu);
@@ -99,6 +102,9 @@ class MicroVm {
     std::chrono::steady_clock::time_point m_start;
     bool m_ran = false;
     std::atomic<int64_t> m_first_serial_byte_us{-1};
+    // /proc/self/status, opened before confinement forbids open(), read for
+    // the peak RSS at the end.
+    Fd m_proc_status;
 };
 
 }  // namespace pv::vmm

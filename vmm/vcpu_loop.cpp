@@ -2,13 +2,14 @@
 // port and MMIO exits to the buses; the Boost.Asio event loop thread owns
 // timers (and, with issue 6, ioeventfds and sockets).
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -48,12 +49,15 @@ std::string describe_registers(const kvm::Vcpu& vcpu) {
 
 // VmHWM, the high-water mark of this process image's RSS. Unlike
 // getrusage's ru_maxrss it is not inherited across execve, so a large parent
-// (a Python benchmark harness) does not inflate it.
-uint64_t peak_rss_kib() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::strtoull(line.c_str() + 6, nullptr, 10);
+// (a Python benchmark harness) does not inflate it. STATUS is
+// /proc/self/status, opened before confinement.
+uint64_t peak_rss_kib(const Fd& status) {
+    std::string text(4096, '\0');
+    ssize_t length = status.valid() ? pread(status.get(), text.data(), text.size(), 0) : -1;
+    if (length > 0) {
+        text.resize(static_cast<size_t>(length));
+        if (size_t at = text.find("VmHWM:"); at != std::string::npos)
+            return std::strtoull(text.c_str() + at + 6, nullptr, 10);
     }
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);
@@ -75,6 +79,13 @@ Result<RunSummary> MicroVm::run() {
         return fail(make_error("run microVM", "already ran; a MicroVm runs once"));
     install_kick_handler();
     m_stop.set_kick([this] { kick_vcpus(); });
+    auto status = Fd::open("/proc/self/status", O_RDONLY);
+    if (status)
+        m_proc_status = std::move(*status);
+    // Confinement in three moments (vmm/confine/policy.hpp): the process-wide
+    // part now, while this is the only thread; each thread's filter as its
+    // first act; the limits and the Main filter here once all threads run.
+    PV_TRY(confine::confine_process(m_config.confinement));
     m_start = std::chrono::steady_clock::now();
 
     boost::asio::io_context& events = m_events;
@@ -88,7 +99,10 @@ Result<RunSummary> MicroVm::run() {
                              fmt::format("no reset within {} ms", m_config.timeout.count()));
         });
     }
-    std::thread event_thread([&events] { events.run(); });
+    std::thread event_thread([this, &events] {
+        if (confine_thread(confine::ThreadRole::EventLoop))
+            events.run();
+    });
 
     // vCPU 0 runs on the calling thread: one thread per vCPU still, and the
     // boot path skips a thread start and a scheduling hop (bench/boot).
@@ -98,11 +112,17 @@ Result<RunSummary> MicroVm::run() {
     }
     std::vector<std::thread> vcpu_threads;
     for (size_t index = 1; index < m_vcpus.size(); ++index) {
-        vcpu_threads.emplace_back([this, index] { run_vcpu(index); });
+        vcpu_threads.emplace_back([this, index] {
+            if (confine_thread(confine::ThreadRole::Vcpu))
+                run_vcpu(index);
+        });
         std::lock_guard lock(m_threads_mutex);
         m_vcpu_threads.push_back(vcpu_threads.back().native_handle());
     }
-    run_vcpu(0);
+    if (auto confined = confine::confine_main_thread(m_config.confinement); !confined)
+        request_stop(ExitReason::HostError, confined.error().message());
+    else
+        run_vcpu(0);
     m_stop.wait();
     // A stop requested while threads were still starting may have missed
     // some; kick again now that every thread is known.
@@ -118,6 +138,13 @@ Result<RunSummary> MicroVm::run() {
     events.stop();
     event_thread.join();
     return summarize(m_start);
+}
+
+bool MicroVm::confine_thread(confine::ThreadRole role) {
+    auto confined = confine::confine_thread(m_config.confinement, role);
+    if (!confined)
+        request_stop(ExitReason::HostError, confined.error().message());
+    return confined.has_value();
 }
 
 void MicroVm::run_vcpu(size_t index) {
@@ -230,7 +257,7 @@ RunSummary MicroVm::summarize(std::chrono::steady_clock::time_point start) const
     summary.exits_unclaimed = m_counters.unclaimed.load();
     summary.exits_interrupted = m_counters.interrupted.load();
     summary.exits_other = m_counters.other.load();
-    summary.peak_rss_kib = peak_rss_kib();
+    summary.peak_rss_kib = peak_rss_kib(m_proc_status);
     summary.guest_resident_kib = m_memory.resident_bytes() / 1024;
     return summary;
 }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "vmm/confine/policy.hpp"
+
 namespace pv::vmm {
 
 enum class SerialTarget { None, Stdout, File, FileAndStdout };
@@ -26,6 +28,9 @@ struct VmConfig {
     // console output is dropped so a hostile guest cannot fill the disk.
     uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
+    // Seccomp, rlimits and uid drop once setup is over (vmm/confine/policy.hpp);
+    // off by default in the library, on in patchvisor-vmm.
+    confine::Policy confinement;
 };
 
 enum class ExitReason {

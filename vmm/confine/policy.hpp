@@ -1,0 +1,39 @@
+#pragma once
+
+// What confinement a microVM runs under, and the three moments MicroVm::run()
+// applies it (see thread_filters.hpp for why in this order):
+//   1. before any thread starts: no_new_privs (inherited by every thread
+//      created afterwards) and the drop to an unprivileged identity (setuid
+//      is per thread in the kernel: done while there is one thread, every
+//      thread has it; setup has opened every file and /dev/kvm by then);
+//   2. first thing in each new thread: that thread's role filter;
+//   3. in the main thread once every thread is started: the resource limits
+//      (RLIMIT_NPROC 0 would have refused those threads), then the Main
+//      filter last.
+// The library's default is no confinement: an embedder's process has its own
+// threads and needs; patchvisor-vmm turns it all on.
+
+#include <optional>
+
+#include "common/error.hpp"
+#include "vmm/confine/process_limits.hpp"
+#include "vmm/confine/thread_filters.hpp"
+
+namespace pv::vmm::confine {
+
+struct Policy {
+    bool seccomp = false;
+    std::optional<ResourceLimits> limits;
+    std::optional<Identity> identity;
+
+    [[nodiscard]] bool any() const { return seccomp || limits || identity; }
+};
+
+// Moment 1. Requires a single-threaded process when an identity is set.
+[[nodiscard]] Result<void> confine_process(const Policy& policy);
+// Moment 2, in a new thread of ROLE.
+[[nodiscard]] Result<void> confine_thread(const Policy& policy, ThreadRole role);
+// Moment 3, in the main thread.
+[[nodiscard]] Result<void> confine_main_thread(const Policy& policy);
+
+}  // namespace pv::vmm::confine

@@ -1,0 +1,56 @@
+#pragma once
+
+// Process-wide confinement of patchvisor-vmm (issue 7): no_new_privs, resource
+// limits and the drop to an unprivileged user. The per-thread seccomp lists
+// are in thread_filters.hpp; policy.hpp says in which order MicroVm applies all.
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "common/error.hpp"
+
+namespace pv::vmm::confine {
+
+struct ResourceLimits {
+    // Descriptors the VMM may hold: setup's (KVM, guest files, the event
+    // loop's) plus every vsock connection a guest opens; beyond it accept()
+    // and socket() fail with EMFILE instead of exhausting the host.
+    rlim_t open_files = 1024;
+    // The largest file the VMM may write (RLIMIT_FSIZE). It must cover the
+    // serial log and a disk overlay that grows with the guest's writes, so
+    // the caller sizes it; RLIM_INFINITY leaves it alone.
+    rlim_t file_size = RLIM_INFINITY;
+};
+
+struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// PR_SET_NO_NEW_PRIVS for the calling thread and the threads it creates
+// afterwards: execve can no longer grant privileges (setuid binaries, file
+// capabilities), and seccomp filters may be loaded without CAP_SYS_ADMIN.
+[[nodiscard]] Result<void> set_no_new_privs();
+
+// Lowers the process's limits (soft and hard, never raising one):
+// RLIMIT_CORE 0 (a core would hold guest memory), RLIMIT_NOFILE,
+// RLIMIT_FSIZE as given (SIGXFSZ is then ignored so an oversize write fails
+// with EFBIG, which virtio-blk reports as an I/O error, instead of killing
+// the VMM), RLIMIT_NPROC 0 (no new thread or process once all are started;
+// ignored by the kernel for root, whom seccomp stops instead),
+// RLIMIT_MEMLOCK 0 and RLIMIT_MSGQUEUE 0 (nothing of the VMM's uses them).
+[[nodiscard]] Result<void> apply_resource_limits(const ResourceLimits& limits);
+
+// Sets real, effective and saved uid and gid to IDENTITY and clears the
+// supplementary groups; from root this also clears every capability. Must
+// run while the process has one thread (glibc would otherwise have to signal
+// each one) and after every file and /dev/kvm is open. Checks afterwards that
+// the old identity cannot be regained.
+[[nodiscard]] Result<void> drop_identity(const Identity& identity);
+
+// Threads of this process, from /proc/self/task.
+[[nodiscard]] Result<size_t> thread_count();
+
+}  // namespace pv::vmm::confine
