@@ -8,8 +8,7 @@
 //      thread has it; setup has opened every file and /dev/kvm by then);
 //   2. first thing in each new thread: that thread's role filter;
 //   3. in the main thread once every thread is started: the resource limits
-//      (RLIMIT_NPROC 0 would have refused those threads), then the Main
-//      filter last.
+//      (after everything run() opens for itself), then the Main filter last.
 // The library's default is no confinement: an embedder's process has its own
 // threads and needs; patchvisor-vmm turns it all on.
 

@@ -44,7 +44,6 @@ Result<void> apply_resource_limits(const ResourceLimits& limits) {
         std::signal(SIGXFSZ, SIG_IGN);
         PV_TRY(lower_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", limits.file_size));
     }
-    PV_TRY(lower_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0));
     PV_TRY(lower_limit(RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", 0));
     PV_TRY(lower_limit(RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 0));
     return {};

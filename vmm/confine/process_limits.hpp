@@ -38,9 +38,13 @@ struct Identity {
 // RLIMIT_CORE 0 (a core would hold guest memory), RLIMIT_NOFILE,
 // RLIMIT_FSIZE as given (SIGXFSZ is then ignored so an oversize write fails
 // with EFBIG, which virtio-blk reports as an I/O error, instead of killing
-// the VMM), RLIMIT_NPROC 0 (no new thread or process once all are started;
-// ignored by the kernel for root, whom seccomp stops instead),
-// RLIMIT_MEMLOCK 0 and RLIMIT_MSGQUEUE 0 (nothing of the VMM's uses them).
+// the VMM), RLIMIT_MEMLOCK 0 and RLIMIT_MSGQUEUE 0 (nothing of the VMM's
+// uses them).
+// RLIMIT_NPROC is left alone on purpose: since Linux 6.14 KVM starts its
+// NX-huge-page recovery worker at the first KVM_RUN as a user task charged
+// to the VMM's uid, so with RLIMIT_NPROC 0 an unprivileged VMM gets EAGAIN
+// from every KVM_RUN (seen on 6.18). The seccomp lists forbid clone, fork
+// and clone3 to every thread instead.
 [[nodiscard]] Result<void> apply_resource_limits(const ResourceLimits& limits);
 
 // Sets real, effective and saved uid and gid to IDENTITY and clears the
