@@ -14,6 +14,18 @@
 
 namespace {
 
+// "PATH" or "PATH,readonly"; a path that itself contains a comma still
+// works unless it ends in ",readonly".
+pv::vmm::DiskConfig parse_disk(const std::string& argument) {
+    constexpr std::string_view kReadOnly = ",readonly";
+    pv::vmm::DiskConfig disk{argument, pv::vmm::DiskAccess::ReadWrite};
+    if (argument.size() > kReadOnly.size() && argument.ends_with(kReadOnly)) {
+        disk.path = argument.substr(0, argument.size() - kReadOnly.size());
+        disk.access = pv::vmm::DiskAccess::ReadOnly;
+    }
+    return disk;
+}
+
 nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
     nlohmann::json json;
     json["exit_reason"] = std::string(pv::vmm::to_string(summary.reason));
@@ -32,7 +44,8 @@ nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
 }
 
 // RLIMIT_FSIZE must let the VMM write every file it legitimately writes: the
-// serial log, which stops growing at serial_output_limit.
+// serial log, which stops growing at serial_output_limit, and a disk image,
+// for which MicroVm::run raises the limit once the disk's size is known.
 pv::vmm::confine::ResourceLimits confine_limits(const pv::vmm::VmConfig& config) {
     pv::vmm::confine::ResourceLimits limits;
     limits.file_size = config.serial_output_limit + 4096;
@@ -47,6 +60,7 @@ int main(int argc, char** argv) {
     std::string serial = "-";
     double timeout_seconds = 0;
     bool json = false;
+    std::string disk;
     bool no_seccomp = false;
     std::optional<uid_t> uid;
     std::optional<gid_t> gid;
@@ -60,6 +74,9 @@ int main(int argc, char** argv) {
     app.add_option("--serial-log", serial, "serial output: a file path, or - for stdout")
         ->capture_default_str();
     app.add_option("--timeout-s", timeout_seconds, "wall-clock limit in seconds (0: none)");
+    app.add_option("--disk", disk,
+                   "PATH[,readonly]: disk image (raw, or qcow2 with its backing chain) served "
+                   "by virtio-blk; locked while the VM runs, flushed at the end");
     app.add_flag("--json", json, "print a one-line JSON summary on stdout at the end");
     // Confinement is on unless asked otherwise (vmm/confine/policy.hpp).
     // --no-seccomp exists for debugging only: to strace a new code path and
@@ -79,6 +96,8 @@ int main(int argc, char** argv) {
         config.serial_stdout = true;
     else
         config.serial_log_path = serial;
+    if (!disk.empty())
+        config.disk = parse_disk(disk);
     config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
     config.confinement.seccomp = !no_seccomp;
     config.confinement.limits = confine_limits(config);

@@ -95,6 +95,8 @@ Result<void> MicroVm::setup_devices() {
     auto i8042 = std::make_shared<I8042>(
         [this] { request_stop(ExitReason::Reset, "i8042 reset (0xfe on port 0x64)"); });
     PV_TRY(m_pio_bus.insert(i8042, kI8042DataPort, kI8042CommandPort - kI8042DataPort + 1));
+    if (m_config.disk)
+        PV_TRY(setup_disk(*m_config.disk));
     return {};
 }
 
@@ -103,7 +105,12 @@ Result<void> MicroVm::load_and_configure() {
     std::vector<uint8_t> initrd;
     if (!m_config.initrd_path.empty())
         initrd = PV_TRY(read_file(m_config.initrd_path));
-    auto loaded = PV_TRY(boot::load_kernel(m_memory, {kernel, initrd, m_config.cmdline}));
+    // Devices announce themselves after what the user asked for.
+    std::string cmdline = m_config.cmdline;
+    if (!cmdline.empty() && !m_virtio_cmdline.empty())
+        cmdline += ' ';
+    cmdline += m_virtio_cmdline;
+    auto loaded = PV_TRY(boot::load_kernel(m_memory, {kernel, initrd, cmdline}));
     PV_TRY(boot::write_gdt(m_memory));
     PV_TRY(boot::write_identity_page_tables(m_memory));
     PV_TRY(boot::write_mptable(m_memory, layout::kMpTableAddress, m_config.vcpus));

@@ -16,6 +16,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "imgfmt/lock.hpp"
 #include "vmm/bus/bus.hpp"
 #include "vmm/devices/interrupt_line.hpp"
 #include "vmm/kvm/system.hpp"
@@ -23,11 +24,20 @@
 #include "vmm/kvm/vm.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/stop_controller.hpp"
+#include "vmm/virtio/device.hpp"
+#include "vmm/virtio/kvm_mmio.hpp"
 #include "vmm/vm_config.hpp"
 
 namespace pv::vmm {
 
 class Serial;
+class VirtioBlock;
+
+// Which thread serves a virtio device's doorbells. Disk requests block in
+// pread/pwrite/fdatasync (a flush of an overlay can take tens of ms), so
+// they get a thread of their own and never stall the event loop, where
+// sockets (vsock) and timers live.
+enum class DeviceThread { Events, DiskIo };
 
 // A GSI of the in-kernel irqchip driven with KVM_IRQ_LINE.
 class KvmInterruptLine final : public InterruptLine {
@@ -69,6 +79,13 @@ class MicroVm {
 
     [[nodiscard]] Result<void> setup_platform();
     [[nodiscard]] Result<void> setup_devices();
+    // Wires DEVICE as the next virtio-mmio transport (window, GSI, ioeventfds,
+    // irqfd) and announces it on the kernel command line. Before
+    // load_and_configure, i.e. from setup_devices.
+    [[nodiscard]] Result<void> add_virtio_device(std::shared_ptr<virtio::VirtioDevice> device,
+                                                 DeviceThread thread = DeviceThread::Events);
+    [[nodiscard]] Result<void> setup_disk(const DiskConfig& disk);
+    [[nodiscard]] Result<void> flush_disk();
     [[nodiscard]] Result<void> load_and_configure();
     void write_serial(uint8_t byte);
     void kick_vcpus();
@@ -76,6 +93,8 @@ class MicroVm {
     // Installs ROLE's seccomp filter on the calling thread if the config asks
     // for it; on failure stops the VM and returns false.
     [[nodiscard]] bool confine_thread(confine::ThreadRole role);
+    // Raises the configured RLIMIT_FSIZE so the disk image may still grow.
+    [[nodiscard]] Result<void> size_file_limit_for_disk();
     // Handles one KVM_RUN exit; false when the vCPU must stop.
     [[nodiscard]] bool handle_exit(const kvm::Vcpu& vcpu);
     [[nodiscard]] bool handle_io(const kvm::Vcpu& vcpu);
@@ -95,6 +114,13 @@ class MicroVm {
     StopController m_stop;
     ExitCounters m_counters;
     boost::asio::io_context m_events;
+    boost::asio::io_context m_disk_io;
+    bool m_uses_disk_io = false;
+    // After the io_contexts: their doorbell descriptors go first.
+    std::vector<std::unique_ptr<virtio::KvmMmioDevice>> m_virtio_devices;
+    std::string m_virtio_cmdline;  // " virtio_mmio.device=..." per device
+    std::optional<img::ImageLock> m_disk_lock;
+    std::shared_ptr<VirtioBlock> m_disk;
     uint64_t m_serial_bytes = 0;  // output so far; only touched under the Serial lock
 
     std::mutex m_threads_mutex;

@@ -1,11 +1,13 @@
 // The run loop (STYLE.md habit 9): vCPU threads only run KVM_RUN and forward
 // port and MMIO exits to the buses; the Boost.Asio event loop thread owns
-// timers (and, with issue 6, ioeventfds and sockets).
+// timers and the doorbells (ioeventfds) of virtio devices; a disk I/O loop
+// thread, started only when a disk is attached, serves virtio-blk.
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "vmm/devices/block/block.hpp"
 #include "vmm/micro_vm.hpp"
 
 namespace pv::vmm {
@@ -82,10 +85,6 @@ Result<RunSummary> MicroVm::run() {
     auto status = Fd::open("/proc/self/status", O_RDONLY);
     if (status)
         m_proc_status = std::move(*status);
-    // Confinement in three moments (vmm/confine/policy.hpp): the process-wide
-    // part now, while this is the only thread; each thread's filter as its
-    // first act; the limits and the Main filter here once all threads run.
-    PV_TRY(confine::confine_process(m_config.confinement));
     m_start = std::chrono::steady_clock::now();
 
     boost::asio::io_context& events = m_events;
@@ -99,10 +98,29 @@ Result<RunSummary> MicroVm::run() {
                              fmt::format("no reset within {} ms", m_config.timeout.count()));
         });
     }
+    auto disk_work = boost::asio::make_work_guard(m_disk_io);
+    // Confinement in three moments (vmm/confine/policy.hpp): the process-wide
+    // part now, before any thread of ours starts and once the timer and work
+    // guards exist (Asio creates its eventfds and timerfd lazily); each
+    // thread's filter as its first act; the limits and the Main filter here
+    // once all threads run.
+    PV_TRY(size_file_limit_for_disk());
+    PV_TRY(confine::confine_process(m_config.confinement));
+    // Each thread names itself (a prctl; naming another thread opens a file
+    // under /proc, which the process filter forbids), then confines itself.
     std::thread event_thread([this, &events] {
+        pthread_setname_np(pthread_self(), "pv-events");
         if (confine_thread(confine::ThreadRole::EventLoop))
             events.run();
     });
+    std::thread disk_thread;
+    if (m_uses_disk_io) {
+        disk_thread = std::thread([this] {
+            pthread_setname_np(pthread_self(), "pv-disk-io");
+            if (confine_thread(confine::ThreadRole::DiskIo))
+                m_disk_io.run();
+        });
+    }
 
     // vCPU 0 runs on the calling thread: one thread per vCPU still, and the
     // boot path skips a thread start and a scheduling hop (bench/boot).
@@ -113,6 +131,7 @@ Result<RunSummary> MicroVm::run() {
     std::vector<std::thread> vcpu_threads;
     for (size_t index = 1; index < m_vcpus.size(); ++index) {
         vcpu_threads.emplace_back([this, index] {
+            pthread_setname_np(pthread_self(), fmt::format("pv-vcpu{}", index).c_str());
             if (confine_thread(confine::ThreadRole::Vcpu))
                 run_vcpu(index);
         });
@@ -137,7 +156,27 @@ Result<RunSummary> MicroVm::run() {
     work.reset();
     events.stop();
     event_thread.join();
+    // A request being served finishes before run() returns; later doorbells
+    // are never read.
+    disk_work.reset();
+    m_disk_io.stop();
+    if (disk_thread.joinable())
+        disk_thread.join();
+    PV_TRY(flush_disk());
     return summarize(m_start);
+}
+
+Result<void> MicroVm::size_file_limit_for_disk() {
+    auto& limits = m_config.confinement.limits;
+    if (!limits || !m_disk || m_disk->read_only() || limits->file_size == RLIM_INFINITY)
+        return {};
+    struct stat file {};
+    if (stat(m_config.disk->path.c_str(), &file) != 0)
+        return fail(errno_error("stat " + m_config.disk->path));
+    limits->file_size = std::max(limits->file_size,
+                                 confine::disk_file_size_bound(static_cast<uint64_t>(file.st_size),
+                                                               m_disk->backend().size()));
+    return {};
 }
 
 bool MicroVm::confine_thread(confine::ThreadRole role) {

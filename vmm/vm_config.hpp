@@ -13,6 +13,16 @@
 
 namespace pv::vmm {
 
+// A disk image served by virtio-blk (--disk PATH[,readonly]): raw, or a
+// qcow2 file (normally a patchvisor overlay) whose backing chain is opened
+// read-only through imgfmt. The file is locked for the VM's lifetime.
+enum class DiskAccess { ReadWrite, ReadOnly };
+
+struct DiskConfig {
+    std::string path;
+    DiskAccess access = DiskAccess::ReadWrite;
+};
+
 enum class SerialTarget { None, Stdout, File, FileAndStdout };
 
 struct VmConfig {
@@ -28,6 +38,7 @@ struct VmConfig {
     // console output is dropped so a hostile guest cannot fill the disk.
     uint64_t serial_output_limit = 64ull << 20;
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
+    std::optional<DiskConfig> disk;
     // Seccomp, rlimits and uid drop once setup is over (vmm/confine/policy.hpp);
     // off by default in the library, on in patchvisor-vmm.
     confine::Policy confinement;

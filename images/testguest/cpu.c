@@ -45,7 +45,8 @@ static uint8_t interrupt_stack[8192] __attribute__((aligned(16)));
 extern char isr_0[], isr_1[], isr_2[], isr_3[], isr_4[], isr_5[], isr_6[], isr_7[], isr_8[],
     isr_9[], isr_10[], isr_11[], isr_12[], isr_13[], isr_14[], isr_15[], isr_16[], isr_17[],
     isr_18[], isr_19[], isr_20[], isr_21[], isr_32[], isr_33[], isr_34[], isr_35[], isr_36[],
-    isr_37[], isr_38[], isr_39[];
+    isr_37[], isr_38[], isr_39[], isr_40[], isr_41[], isr_42[], isr_43[], isr_44[], isr_45[],
+    isr_46[], isr_47[];
 
 static void set_gate(int vector, void* handler) {
     uint64_t address = (uint64_t)handler;
@@ -61,10 +62,11 @@ void cpu_setup(void) {
     void* exceptions[] = {isr_0,  isr_1,  isr_2,  isr_3,  isr_4,  isr_5,  isr_6,  isr_7,
                           isr_8,  isr_9,  isr_10, isr_11, isr_12, isr_13, isr_14, isr_15,
                           isr_16, isr_17, isr_18, isr_19, isr_20, isr_21};
-    void* irqs[] = {isr_32, isr_33, isr_34, isr_35, isr_36, isr_37, isr_38, isr_39};
+    void* irqs[] = {isr_32, isr_33, isr_34, isr_35, isr_36, isr_37, isr_38, isr_39,
+                    isr_40, isr_41, isr_42, isr_43, isr_44, isr_45, isr_46, isr_47};
     for (int vector = 0; vector < 22; ++vector)
         set_gate(vector, exceptions[vector]);
-    for (int irq = 0; irq < 8; ++irq)
+    for (int irq = 0; irq < 16; ++irq)
         set_gate(32 + irq, irqs[irq]);
 
     /* Exceptions from CPL3 switch to rsp0 (SDM 6.14.4). No I/O bitmap. */

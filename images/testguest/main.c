@@ -2,7 +2,9 @@
    cannot run (shared/PVM.md). One line per self-test on COM1, then a reset
    through the i8042. Little runs at CPL0 (emulated there); the hot loop runs
    at CPL3. */
+#include "blk.h"
 #include "testguest.h"
+#include "virtio.h"
 
 /* boot_params offsets (Linux Documentation/arch/x86/zero-page.rst). */
 #define BP_E820_ENTRIES 0x1e8
@@ -82,6 +84,8 @@ void interrupt_handler(struct frame* frame) {
     }
     if (frame->vector == 39)
         return; /* spurious IRQ 7 needs no EOI */
+    if (virtio_handle_irq(frame->vector))
+        return;
     print("unexpected vector ");
     print_hex(frame->vector);
     print(" rip ");
@@ -224,6 +228,11 @@ void guest_main(const uint8_t* boot_params) {
     cpu_setup();
     test_page_fault();
     setup_pic();
+    if (contains(cmdline, "testguest.blk=")) {
+        outb(PIC1_DATA, 0xff); /* virtio_enable_irq unmasks what it needs */
+        run_blk_mode(cmdline);
+        reset();
+    }
     test_timer_interrupt();
     test_serial_interrupt();
     test_user_mode();

@@ -33,6 +33,14 @@ inline constexpr uint64_t kHighMemoryStart = 0x100000;  // bzImage 64-bit code a
 // 32-bit MMIO hole below 4 GiB: virtio-mmio devices (issue 6), IOAPIC and LAPIC.
 inline constexpr uint64_t kMmioGapStart = 0xd0000000;
 inline constexpr uint64_t kMmioGapEnd = 4 * kGiB;
+// virtio-mmio transports: 4 KiB windows from the start of the gap, each with
+// its own GSI. All are below 16, so KVM's default routing sends them to both
+// the PIC (the test guest's) and the IOAPIC pin of the same number, which the
+// MP table describes as ISA (edge, active high) interrupts for Linux. 7 is
+// skipped (the 8259A reports spurious interrupts there), so are the COM1 (4),
+// PIT (0), cascade (2) and RTC (8) lines.
+inline constexpr uint64_t kVirtioMmioBase = kMmioGapStart;
+inline constexpr uint32_t kVirtioMmioGsis[] = {5, 6, 9, 10, 11, 12, 14, 15};
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;
 // KVM needs three pages for the real-mode TSS and one for the identity map

@@ -1,11 +1,11 @@
 #pragma once
 
 // What confinement a microVM runs under, and the three moments MicroVm::run()
-// applies it (see thread_filters.hpp for why in this order):
-//   1. before any thread starts: no_new_privs (inherited by every thread
-//      created afterwards) and the drop to an unprivileged identity (setuid
-//      is per thread in the kernel: done while there is one thread, every
-//      thread has it; setup has opened every file and /dev/kvm by then);
+// applies it (thread_filters.hpp says why in this order):
+//   1. before any thread of run()'s starts: no_new_privs, the drop to an
+//      unprivileged identity (before any filter: glibc has every thread call
+//      setresuid; setup has opened every file and /dev/kvm by then), then
+//      the process filter on every thread;
 //   2. first thing in each new thread: that thread's role filter;
 //   3. in the main thread once every thread is started: the resource limits
 //      (after everything run() opens for itself), then the Main filter last.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <string>
 
 namespace pv::vmm::confine {
@@ -31,6 +32,11 @@ Result<void> lower_limit(int resource, const char* name, rlim_t value) {
 
 }  // namespace
 
+rlim_t disk_file_size_bound(uint64_t file_size, uint64_t virtual_size) {
+    constexpr uint64_t kSlack = 16ull << 20;
+    return file_size + virtual_size + virtual_size / 1024 + kSlack;
+}
+
 Result<void> set_no_new_privs() {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return fail(errno_error("prctl PR_SET_NO_NEW_PRIVS"));
@@ -49,23 +55,30 @@ Result<void> apply_resource_limits(const ResourceLimits& limits) {
     return {};
 }
 
-Result<size_t> thread_count() {
+Result<bool> any_thread_filtered() {
     DIR* directory = opendir("/proc/self/task");
     if (directory == nullptr)
         return fail(errno_error("open /proc/self/task"));
-    size_t count = 0;
+    bool filtered = false;
     while (dirent* entry = readdir(directory)) {
-        if (entry->d_name[0] != '.')
-            ++count;
+        if (entry->d_name[0] == '.')
+            continue;
+        std::ifstream status(fmt::format("/proc/self/task/{}/status", entry->d_name));
+        for (std::string line; std::getline(status, line);) {
+            if (line.rfind("Seccomp:", 0) == 0 && line.find('0') == std::string::npos)
+                filtered = true;
+        }
     }
     closedir(directory);
-    return count;
+    return filtered;
 }
 
 Result<void> drop_identity(const Identity& identity) {
     std::string operation = fmt::format("drop to uid {} gid {}", identity.uid, identity.gid);
-    if (PV_TRY(thread_count()) != 1)
-        return fail(make_error(operation, "the process already has several threads"));
+    // glibc makes every thread change its ids (the kernel's are per thread)
+    // by signalling them; a thread whose filter forbids setresuid would die.
+    if (PV_TRY(any_thread_filtered()))
+        return fail(make_error(operation, "a thread already has a seccomp filter"));
     // Groups first: once the uid is no longer 0, setgroups is refused.
     // Unprivileged, there are no groups to shed and setresuid below decides.
     if (setgroups(0, nullptr) != 0 && !(errno == EPERM && geteuid() != 0))

@@ -24,6 +24,14 @@ struct ResourceLimits {
     rlim_t file_size = RLIM_INFINITY;
 };
 
+// An RLIMIT_FSIZE that lets a disk image of FILE_SIZE bytes now, serving a
+// disk of VIRTUAL_SIZE bytes, grow as far as the guest's writes can take it:
+// a raw image never grows past its virtual size; a qcow2 overlay allocates
+// each guest cluster at most once per run and its L2 tables (1/8192 of the
+// data for 64 KiB clusters) and refcount blocks (1/32768) with it; a
+// generous 1/1024 plus 16 MiB covers the tables, header and rounding.
+[[nodiscard]] rlim_t disk_file_size_bound(uint64_t file_size, uint64_t virtual_size);
+
 struct Identity {
     uid_t uid = 0;
     gid_t gid = 0;
@@ -49,12 +57,12 @@ struct Identity {
 
 // Sets real, effective and saved uid and gid to IDENTITY and clears the
 // supplementary groups; from root this also clears every capability. Must
-// run while the process has one thread (glibc would otherwise have to signal
-// each one) and after every file and /dev/kvm is open. Checks afterwards that
-// the old identity cannot be regained.
+// run before any thread has a seccomp filter (glibc signals every thread to
+// change its ids) and after every file and /dev/kvm is open. Checks
+// afterwards that the old identity cannot be regained.
 [[nodiscard]] Result<void> drop_identity(const Identity& identity);
 
-// Threads of this process, from /proc/self/task.
-[[nodiscard]] Result<size_t> thread_count();
+// Whether a thread of this process has a seccomp filter (/proc/self/task).
+[[nodiscard]] Result<bool> any_thread_filtered();
 
 }  // namespace pv::vmm::confine

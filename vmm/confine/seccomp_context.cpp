@@ -83,7 +83,20 @@ Result<void> SeccompContext::allow_if(std::string_view syscall,
     return {};
 }
 
-Result<void> SeccompContext::load() const {
+Result<void> SeccompContext::refuse(std::string_view syscall, int error) {
+    int number = PV_TRY(resolve(syscall));
+    if (int result =
+            seccomp_rule_add(m_context, SCMP_ACT_ERRNO(static_cast<uint16_t>(error)), number, 0);
+        result < 0)
+        return fail(seccomp_error("seccomp refuse " + std::string(syscall), result));
+    return {};
+}
+
+Result<void> SeccompContext::load(FilterScope scope) const {
+    if (scope == FilterScope::AllThreads) {
+        if (int result = seccomp_attr_set(m_context, SCMP_FLTATR_CTL_TSYNC, 1); result < 0)
+            return fail(seccomp_error("seccomp thread sync attribute", result));
+    }
     if (int result = seccomp_load(m_context); result < 0)
         return fail(seccomp_error("seccomp_load", result));
     return {};

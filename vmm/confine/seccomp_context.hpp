@@ -32,6 +32,19 @@ struct ArgumentCheck {
     return {index, bits, 0};
 }
 
+// Every one of BITS is set in the argument (e.g. CLONE_THREAD in clone's flags).
+[[nodiscard]] constexpr ArgumentCheck argument_has(unsigned index, uint64_t bits) {
+    return {index, bits, bits};
+}
+
+// Which threads a loaded filter applies to.
+enum class FilterScope {
+    CallingThread,  // and the threads it creates afterwards
+    // Every thread of the process (SECCOMP_FILTER_FLAG_TSYNC); fails unless
+    // each one's current filter is an ancestor of the caller's.
+    AllThreads,
+};
+
 class SeccompContext {
   public:
     // A filter that kills the process (SIGSYS) on any syscall not allowed,
@@ -51,9 +64,11 @@ class SeccompContext {
     // syscall allow it when any one of them matches.
     [[nodiscard]] Result<void> allow_if(std::string_view syscall,
                                         std::initializer_list<ArgumentCheck> checks);
-    // Installs the filter on the calling thread only (no TSYNC): the other
-    // threads keep theirs, threads created later inherit it.
-    [[nodiscard]] Result<void> load() const;
+    // Makes SYSCALL fail with ERROR instead of killing (clone3 answers
+    // ENOSYS so glibc falls back to clone, whose flags a filter can read).
+    [[nodiscard]] Result<void> refuse(std::string_view syscall, int error);
+    // Installs the filter; with CallingThread the other threads keep theirs.
+    [[nodiscard]] Result<void> load(FilterScope scope = FilterScope::CallingThread) const;
 
   private:
     explicit SeccompContext(void* context) : m_context(context) {}

@@ -1,10 +1,14 @@
 #include "vmm/confine/thread_filters.hpp"
 
 #include <linux/kvm.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <initializer_list>
 
 #include "vmm/confine/seccomp_context.hpp"
@@ -70,18 +74,64 @@ Result<void> allow_event_loop(SeccompContext& filter) {
     return {};
 }
 
+// virtio-blk over imgfmt (raw, or a qcow2 overlay with its backing chain
+// read through libqcow): positional reads and writes, flushes, discards
+// (hole punching), and the size and holes of the file.
+Result<void> allow_disk_io(SeccompContext& filter) {
+    PV_TRY(allow_all(filter, {"pread64", "pwrite64", "preadv", "pwritev", "fdatasync", "fsync",
+                              "fallocate", "lseek", "fstat", "newfstatat"}));
+    return {};
+}
+
 // The main thread is vCPU 0 first; then it stops the loop, joins the other
-// threads, reads its peak RSS and prints the summary.
+// threads, flushes the disk, reads its peak RSS and prints the summary.
+Result<void> allow_main_extra(SeccompContext& filter) {
+    // The summary: the guest's resident pages (mincore over guest memory)
+    // and the peak RSS (/proc/self/status was opened before confinement).
+    PV_TRY(allow_all(filter, {"getrusage", "mincore"}));
+    // stdio looks at stdout once.
+    PV_TRY(allow_ioctls(filter, {TCGETS}));
+    return {};
+}
+
 Result<void> allow_main(SeccompContext& filter) {
     PV_TRY(allow_vcpu(filter));
-    // Posting to the event loop wakes it (eventfd write + epoll_ctl re-arm).
-    PV_TRY(allow_all(filter, {"epoll_ctl"}));
-    // The summary: VmHWM from /proc/self/status (opened before confinement)
-    // and the guest's resident pages (mincore over guest memory).
-    PV_TRY(allow_all(filter, {"pread64", "getrusage", "mincore"}));
-    // Tear-down closes what setup opened; stdio looks at stdout once.
-    PV_TRY(allow_all(filter, {"close", "fstat", "newfstatat"}));
-    PV_TRY(allow_ioctls(filter, {TCGETS}));
+    // The disk is flushed once the VM has ended (MicroVm::flush_disk): file
+    // data, and for a qcow2 overlay its tables.
+    PV_TRY(allow_disk_io(filter));
+    // Posting to the event loop wakes it (eventfd write + epoll_ctl re-arm);
+    // tear-down closes what setup opened.
+    PV_TRY(allow_all(filter, {"epoll_ctl", "close"}));
+    PV_TRY(allow_main_extra(filter));
+    return {};
+}
+
+// Starting the role threads under the process filter: glibc's
+// pthread_create (clone3 refused so that it falls back to clone, whose
+// flags the filter can check: threads only, never a process), the new
+// thread's registration, naming itself, and loading its role's filter.
+Result<void> allow_thread_start(SeccompContext& filter) {
+    PV_TRY(filter.refuse("clone3", ENOSYS));
+    PV_TRY(filter.allow_if("clone", {argument_has(0, CLONE_THREAD | CLONE_VM)}));
+    PV_TRY(allow_all(filter, {"set_robust_list", "rseq", "seccomp"}));
+    // glibc's own signals (SIGCANCEL 32, SIGSETXID 33), set up with the
+    // first thread; SIGXFSZ, ignored with the file size limit.
+    for (int signal : {32, 33, SIGXFSZ})
+        PV_TRY(filter.allow_if("rt_sigaction", {argument_is(0, static_cast<uint32_t>(signal))}));
+    PV_TRY(filter.allow_if("prctl", {argument_is(0, PR_SET_NAME)}));
+    PV_TRY(filter.allow_if("prctl", {argument_is(0, PR_SET_NO_NEW_PRIVS)}));
+    // The main thread lowers its own process's limits once all threads run.
+    PV_TRY(filter.allow_if("prlimit64", {argument_is(0, 0)}));
+    return {};
+}
+
+// Every role's list together, plus starting threads.
+Result<void> allow_process(SeccompContext& filter) {
+    PV_TRY(allow_vcpu(filter));
+    PV_TRY(allow_event_loop(filter));
+    PV_TRY(allow_disk_io(filter));
+    PV_TRY(allow_main_extra(filter));
+    PV_TRY(allow_thread_start(filter));
     return {};
 }
 
@@ -93,6 +143,8 @@ std::string_view to_string(ThreadRole role) {
             return "vcpu";
         case ThreadRole::EventLoop:
             return "event-loop";
+        case ThreadRole::DiskIo:
+            return "disk-io";
         case ThreadRole::Main:
             return "main";
     }
@@ -109,6 +161,10 @@ Result<void> install_thread_filter(ThreadRole role) {
         case ThreadRole::EventLoop:
             PV_TRY(allow_event_loop(filter));
             break;
+        case ThreadRole::DiskIo:
+            PV_TRY(allow_event_loop(filter));
+            PV_TRY(allow_disk_io(filter));
+            break;
         case ThreadRole::Main:
             PV_TRY(allow_main(filter));
             break;
@@ -117,6 +173,16 @@ Result<void> install_thread_filter(ThreadRole role) {
     if (!loaded)
         return fail(
             with_context(loaded.error(), "confine " + std::string(to_string(role)) + " thread"));
+    return {};
+}
+
+Result<void> install_process_filter() {
+    auto filter = PV_TRY(SeccompContext::create());
+    PV_TRY(allow_common(filter));
+    PV_TRY(allow_process(filter));
+    auto loaded = filter.load(FilterScope::AllThreads);
+    if (!loaded)
+        return fail(with_context(loaded.error(), "confine every thread"));
     return {};
 }
 

@@ -98,11 +98,16 @@ Result<void> Vm::set_irq_line(uint32_t gsi, bool level) const {
     return {};
 }
 
-Result<void> Vm::add_ioeventfd(uint64_t address, uint32_t length, int event_fd) const {
+Result<void> Vm::add_ioeventfd(uint64_t address, uint32_t length, int event_fd,
+                               std::optional<uint64_t> datamatch) const {
     kvm_ioeventfd ioeventfd{};
     ioeventfd.addr = address;
     ioeventfd.len = length;
     ioeventfd.fd = event_fd;
+    if (datamatch) {
+        ioeventfd.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+        ioeventfd.datamatch = *datamatch;
+    }
     PV_TRY(checked_ioctl(fd(), KVM_IOEVENTFD, "KVM_IOEVENTFD", &ioeventfd));
     return {};
 }

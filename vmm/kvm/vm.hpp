@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -27,9 +28,13 @@ class Vm {
     [[nodiscard]] Result<void> create_pit() const;
     // Drives a GSI of the in-kernel irqchip to a level.
     [[nodiscard]] Result<void> set_irq_line(uint32_t gsi, bool level) const;
-    // Seams for virtio-mmio (issue 6): a doorbell write to `address` signals
-    // `event_fd` without an exit; a write to `event_fd` raises `gsi`.
-    [[nodiscard]] Result<void> add_ioeventfd(uint64_t address, uint32_t length, int event_fd) const;
+    // KVM_IOEVENTFD (api.rst 4.59): a guest write of LENGTH bytes to the MMIO
+    // ADDRESS (equal to DATAMATCH, when given) signals EVENT_FD inside the
+    // kernel instead of exiting to a vCPU thread; other writes still exit.
+    [[nodiscard]] Result<void> add_ioeventfd(uint64_t address, uint32_t length, int event_fd,
+                                             std::optional<uint64_t> datamatch) const;
+    // KVM_IRQFD (api.rst 4.75): each write to EVENT_FD pulses GSI on the
+    // in-kernel irqchip (assert then deassert, an edge).
     [[nodiscard]] Result<void> add_irqfd(uint32_t gsi, int event_fd) const;
     [[nodiscard]] Result<Vcpu> create_vcpu(uint32_t id) const;
 

@@ -21,7 +21,7 @@ enum Register : uint64_t {
     kQueueNumMax = 0x034,
     kQueueNum = 0x038,
     kQueueReady = 0x044,
-    kQueueNotify = 0x050,
+    kQueueNotify = kQueueNotifyOffset,
     kInterruptStatus = 0x060,
     kInterruptAck = 0x064,
     kStatus = 0x070,
@@ -53,8 +53,8 @@ std::string virtio_mmio_command_line(uint64_t base, uint32_t irq) {
 }
 
 MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, const GuestMemory& memory,
-                             InterruptLine& line)
-    : m_device(std::move(device)), m_memory(memory), m_line(line) {
+                             InterruptLine& line, NotifyDelivery delivery)
+    : m_device(std::move(device)), m_memory(memory), m_line(line), m_delivery(delivery) {
     for (uint16_t max_size : m_device->queue_max_sizes())
         m_queues.push_back({QueueLayout{}, max_size, false});
 }
@@ -132,15 +132,8 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
     uint32_t value = 0;
     std::memcpy(&value, data.data(), sizeof(value));
     if (offset == kQueueNotify) {
-        // Outside the register lock: the device may signal an error, which
-        // takes it (§4.2.3.3 notifications carry the queue index).
-        bool active = false;
-        {
-            std::lock_guard lock(m_mutex);
-            active = (m_status & kStatusDriverOk) && !m_needs_reset && value < m_queues.size();
-        }
-        if (active)
-            m_device->queue_notify(static_cast<uint16_t>(value));
+        if (m_delivery == NotifyDelivery::Trapped)
+            notify(value);
         return;
     }
     if (offset == kInterruptAck) {
@@ -151,6 +144,18 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
     }
     std::lock_guard lock(m_mutex);
     write_register(offset, value);
+}
+
+void MmioTransport::notify(uint32_t queue) {
+    // Outside the register lock: the device may signal an error, which
+    // takes it (§4.2.3.3 notifications carry the queue index).
+    bool active = false;
+    {
+        std::lock_guard lock(m_mutex);
+        active = (m_status & kStatusDriverOk) && !m_needs_reset && queue < m_queues.size();
+    }
+    if (active)
+        m_device->queue_notify(static_cast<uint16_t>(queue));
 }
 
 void MmioTransport::write_register(uint64_t offset, uint32_t value) {

@@ -21,6 +21,8 @@ namespace pv::vmm::virtio {
 
 // §4.2.2: each transport occupies a 4 KiB window (config space included).
 inline constexpr uint64_t kMmioWindowSize = 0x1000;
+// §4.2.2: the QueueNotify register, the doorbell an ioeventfd watches.
+inline constexpr uint64_t kQueueNotifyOffset = 0x050;
 
 // §2.1: device status bits.
 inline constexpr uint32_t kStatusAcknowledge = 1;
@@ -38,16 +40,26 @@ inline constexpr uint32_t kInterruptConfigChange = 2;
 // without a device tree (drivers/virtio/virtio_mmio.c).
 [[nodiscard]] std::string virtio_mmio_command_line(uint64_t base, uint32_t irq);
 
+// Who hands QueueNotify writes to the device. Under KVM the VMM registers an
+// ioeventfd per queue (datamatch on the queue index) and calls notify() from
+// its I/O thread, so a vCPU thread never runs device code; a trapped write
+// that no ioeventfd matched names no queue and is dropped.
+enum class NotifyDelivery { Trapped, EventFd };
+
 class MmioTransport final : public BusDevice, private Interrupt {
   public:
     // MEMORY and LINE must outlive the transport.
     MmioTransport(std::shared_ptr<VirtioDevice> device, const GuestMemory& memory,
-                  InterruptLine& line);
+                  InterruptLine& line, NotifyDelivery delivery = NotifyDelivery::Trapped);
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
     [[nodiscard]] uint32_t status() const;
+    [[nodiscard]] size_t queue_count() const { return m_queues.size(); }
+    // §4.2.3.3: the driver notified QUEUE. Ignored before DRIVER_OK, while
+    // the device needs a reset and for a queue that does not exist.
+    void notify(uint32_t queue);
 
   private:
     struct QueueState {
@@ -74,6 +86,7 @@ class MmioTransport final : public BusDevice, private Interrupt {
     std::shared_ptr<VirtioDevice> m_device;
     const GuestMemory& m_memory;
     InterruptLine& m_line;
+    NotifyDelivery m_delivery;
 
     mutable std::mutex m_mutex;  // guards the register state below
     uint32_t m_status = 0;

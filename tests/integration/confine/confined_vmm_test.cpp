@@ -195,17 +195,56 @@ TEST(ConfinedVmm, RunsAsNobodyWithTwoVcpus) {
     expect_clean_reset(vmm);
 }
 
+// A 64 MiB raw disk, or a qcow2 overlay over one, in DIRECTORY.
+std::string make_disk(const pv::test::TempDir& directory, const std::string& format) {
+    std::string raw = directory.file("disk.raw");
+    pv::test::must("truncate -s 64M " + pv::test::quote(raw));
+    if (format == "raw")
+        return raw;
+    std::string overlay = directory.file("disk.qcow2");
+    pv::test::must("qemu-img create -q -f qcow2 -F raw -b " + pv::test::quote(raw) + " " +
+                   pv::test::quote(overlay));
+    return overlay;
+}
+
+class ConfinedDisk : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ConfinedDisk, ServesVirtioBlkAsNobodyAndFlushesAtTheEnd) {
+    SKIP_WITHOUT_KVM();
+    if (geteuid() != 0)
+        GTEST_SKIP() << "--uid needs root";
+    if (!pv::test::have_program("qemu-img"))
+        GTEST_SKIP() << "qemu-img (qemu-utils) is absent";
+    pv::test::TempDir directory;
+    std::string disk = make_disk(directory, GetParam());
+    // The disk thread's list (reads, writes, flushes) and the main thread's
+    // flush after the run: the guest writes, reads back and flushes.
+    Vmm vmm(directory, {"--cmdline", "testguest.blk=rw", "--disk", disk, "--uid", "65534", "--gid",
+                        "65534", "--timeout-s", "60"});
+    int status = vmm.wait();
+    EXPECT_TRUE(exited_cleanly(status)) << describe_status(status) << "\n" << vmm.stderr_text();
+    EXPECT_EQ(last_line(vmm.serial()), "testguest: virtio-blk done, resetting") << vmm.serial();
+    EXPECT_EQ(vmm.serial().find("FAIL"), std::string::npos) << vmm.serial();
+    if (GetParam() == "qcow2")
+        pv::test::must("qemu-img check -q " + pv::test::quote(disk));
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, ConfinedDisk, ::testing::Values("raw", "qcow2"));
+
 TEST(ConfinedVmm, EveryThreadIsConfinedWhileTheGuestRuns) {
     SKIP_WITHOUT_KVM();
     if (geteuid() != 0)
         GTEST_SKIP() << "--uid needs root";
     pv::test::TempDir directory;
-    Vmm vmm(directory, {"--cmdline", "testguest.hang", "--vcpus", "2", "--uid", "65534", "--gid",
-                        "65534", "--timeout-s", "60"});
+    // A qcow2 overlay: imgfmt's write-behind workers join the threads.
+    std::string disk = make_disk(directory, "qcow2");
+    Vmm vmm(directory, {"--cmdline", "testguest.hang", "--vcpus", "2", "--disk", disk, "--uid",
+                        "65534", "--gid", "65534", "--timeout-s", "60"});
     ASSERT_TRUE(Vmm::eventually(
         [&] { return vmm.serial().find("hanging as asked") != std::string::npos; }, 30s))
         << vmm.stderr_text();
-    // Main (vCPU 0), vCPU 1 and the event loop; each installs its own filter
+    // Main (vCPU 0), vCPU 1, the event loop, the disk thread and imgfmt's
+    // write-behind workers; each of ours installs its own filter
     // as it starts, so give the last one a moment. KVM (Linux 6.14+) adds
     // its NX-huge-page recovery worker, a user task cloned from the vCPU
     // that first ran, filter included.
@@ -215,12 +254,18 @@ TEST(ConfinedVmm, EveryThreadIsConfinedWhileTheGuestRuns) {
             if (task_status(vmm.pid(), task)["Seccomp"] != "2")
                 return false;
         }
-        return tasks.size() >= 3;
+        return tasks.size() >= 4 + 3;
     };
     EXPECT_TRUE(Vmm::eventually(all_filtered, 5s));
     for (const auto& task : tasks_of(vmm.pid())) {
         auto status = task_status(vmm.pid(), task);
         EXPECT_EQ(status["Seccomp"], "2") << "task " << task;
+        // Ours have the process filter and their role's; other threads
+        // (imgfmt's workers) the process filter at least.
+        if (task == std::to_string(vmm.pid()) || status["Name"].rfind("pv-", 0) == 0)
+            EXPECT_EQ(status["Seccomp_filters"], "2") << "task " << task << " " << status["Name"];
+        else
+            EXPECT_NE(status["Seccomp_filters"], "0") << "task " << task << " " << status["Name"];
         EXPECT_EQ(status["NoNewPrivs"], "1") << "task " << task;
         EXPECT_EQ(status["Uid"], "65534\t65534\t65534\t65534") << "task " << task;
         EXPECT_EQ(status["Gid"], "65534\t65534\t65534\t65534") << "task " << task;
@@ -232,9 +277,23 @@ TEST(ConfinedVmm, EveryThreadIsConfinedWhileTheGuestRuns) {
     EXPECT_EQ(limit_of(vmm.pid(), "Max core file size"), Limit("0", "0"));
     EXPECT_EQ(limit_of(vmm.pid(), "Max open files"), Limit("1024", "1024"));
     EXPECT_EQ(limit_of(vmm.pid(), "Max locked memory"), Limit("0", "0"));
-    // The serial log's cap (64 MiB) plus a page.
-    std::string file_size = std::to_string((64ull << 20) + 4096);
+    // Room for the disk to grow (process_limits.hpp): its size now, its
+    // 64 MiB virtual size, 1/1024 of that and 16 MiB.
+    struct stat file {};
+    ASSERT_EQ(stat(disk.c_str(), &file), 0);
+    std::string file_size = std::to_string(file.st_size + (64ull << 20) + (64 << 10) + (16 << 20));
     EXPECT_EQ(limit_of(vmm.pid(), "Max file size"), Limit(file_size, file_size));
+}
+
+TEST(ConfinedVmm, WithoutADiskFilesStopAtTheSerialLogCap) {
+    SKIP_WITHOUT_KVM();
+    pv::test::TempDir directory;
+    Vmm vmm(directory, {"--cmdline", "testguest.hang", "--timeout-s", "60"});
+    ASSERT_TRUE(Vmm::eventually(
+        [&] { return vmm.serial().find("hanging as asked") != std::string::npos; }, 30s))
+        << vmm.stderr_text();
+    std::string file_size = std::to_string((64ull << 20) + 4096);
+    EXPECT_EQ(limit_of(vmm.pid(), "Max file size"), std::make_pair(file_size, file_size));
 }
 
 TEST(ConfinedVmm, NoSeccompLeavesOnlyTheFiltersOff) {

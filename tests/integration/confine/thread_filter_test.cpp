@@ -15,6 +15,9 @@
 #include <sys/syscall.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "child.hpp"
@@ -151,20 +154,99 @@ TEST_P(RoleFilter, KvmRunOnlyWhereAVcpuRuns) {
         }
         return 0;
     });
-    if (GetParam() == ThreadRole::EventLoop)
-        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
-    else
+    if (GetParam() == ThreadRole::Vcpu || GetParam() == ThreadRole::Main)
         EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+    else
+        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
+TEST_P(RoleFilter, FileDataOnlyWhereTheDiskIsServedOrFlushed) {
+    // The disk thread serves virtio-blk; the main thread flushes the disk
+    // once the VM has ended. vCPUs and the event loop never touch the file.
+    int status = confined([] {
+        char byte = 0;
+        if (pread(-1, &byte, 1, 0) != -1 || errno != EBADF)
+            return 2;
+        if (pwrite(-1, &byte, 1, 0) != -1 || errno != EBADF)
+            return 3;
+        if (fdatasync(-1) != -1 || errno != EBADF)
+            return 4;
+        return 0;
+    });
+    if (GetParam() == ThreadRole::DiskIo || GetParam() == ThreadRole::Main)
+        EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+    else
+        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
 }
 
 INSTANTIATE_TEST_SUITE_P(Roles, RoleFilter,
                          ::testing::Values(ThreadRole::Vcpu, ThreadRole::EventLoop,
-                                           ThreadRole::Main),
+                                           ThreadRole::DiskIo, ThreadRole::Main),
                          [](const auto& info) {
                              std::string name(to_string(info.param));
                              std::erase(name, '-');
                              return name;
                          });
+
+TEST(ProcessFilter, ReachesThreadsStartedBeforeIt) {
+    // Like imgfmt's qcow2 write-behind workers, started during setup: after
+    // the process filter (TSYNC) their forbidden syscall kills the process.
+    int status = in_child([] {
+        std::mutex mutex;
+        std::condition_variable changed;
+        bool confined = false;
+        std::thread worker([&] {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return confined; });
+            (void)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY);
+        });
+        bool installed = install_process_filter().has_value();
+        {
+            std::lock_guard lock(mutex);
+            confined = true;
+        }
+        changed.notify_all();
+        worker.join();
+        return installed ? kSurvived : 2;
+    });
+    EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
+TEST(ProcessFilter, StartsThreadsButNoProcess) {
+    int status = in_child([] {
+        if (!install_process_filter())
+            return 2;
+        bool ran = false;
+        std::thread([&ran] {
+            pthread_setname_np(pthread_self(), "pv-test");
+            ran = install_thread_filter(ThreadRole::Vcpu).has_value();
+        }).join();
+        if (!ran)
+            return 3;
+        (void)fork();
+        return kSurvived;
+    });
+    EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
+TEST(ProcessFilter, RefusedOnceARoleFilterIsInstalled) {
+    // TSYNC cannot move a thread off a sibling filter: step 1 comes first.
+    int status = in_child([] {
+        std::mutex mutex;
+        std::condition_variable never;
+        std::thread vcpu([&] {
+            if (!install_thread_filter(ThreadRole::Vcpu))
+                return;
+            std::unique_lock lock(mutex);
+            never.wait_for(lock, std::chrono::milliseconds(300));
+        });
+        usleep(100 * 1000);
+        bool installed = install_process_filter().has_value();
+        vcpu.join();
+        return installed ? 1 : 0;
+    });
+    EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+}
 
 TEST(ThreadFilter, StaysOnTheThreadThatInstalledIt) {
     // Filters are per thread: a vCPU thread's list must not reach the main
