@@ -1,9 +1,11 @@
 #include "agent/process.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +40,20 @@ Result<void> ensure_directory(const std::string& path) {
     return {};
 }
 
+// What the guest's tools must not have although the agent needs them: with
+// CAP_SYS_ADMIN a maintainer script could mount a fresh proc with writable
+// host knobs (in the jail), with CAP_SYS_CHROOT leave the chroot. Dropped
+// from the bounding set (CAP_SETPCAP last, as dropping needs it), so no
+// exec of a root or setuid program brings them back; the inheritable and
+// ambient sets are empty in both sandboxes.
+int drop_agent_capabilities() {
+    for (const int capability : {CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_SETPCAP}) {
+        if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 [[noreturn]] void exec_child(const std::string& root, const std::vector<std::string>& argv,
                              int out_fd, int err_fd) {
     const int null_fd = open("/dev/null", O_RDONLY);
@@ -48,6 +64,10 @@ Result<void> ensure_directory(const std::string& path) {
     setsid();
     if (chroot(root.c_str()) != 0 || chdir("/") != 0) {
         perror("pv-agent: chroot");
+        _exit(127);
+    }
+    if (drop_agent_capabilities() != 0) {
+        perror("pv-agent: drop capabilities");
         _exit(127);
     }
     std::vector<char*> args;
@@ -162,6 +182,16 @@ Result<void> ChrootMounts::populate_dev(const std::string& dev) {
     return {};
 }
 
+Result<void> ChrootMounts::bind_read_only(const std::string& source, const std::string& target) {
+    if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        return fail(errno_error("bind " + source + " on " + target));
+    m_targets.push_back(target);
+    if (mount(nullptr, target.c_str(), nullptr,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+        return fail(errno_error("make " + target + " read-only"));
+    return {};
+}
+
 Result<ChrootMounts> ChrootMounts::create(const std::string& root) {
     ChrootMounts mounts;
     for (const char* directory : {"/proc", "/sys", "/dev"})
@@ -171,13 +201,16 @@ Result<ChrootMounts> ChrootMounts::create(const std::string& root) {
     if (mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         return fail(errno_error("mount proc on " + proc));
     mounts.m_targets.push_back(proc);
+    // In the jail this proc is the host kernel's: /proc/sys holds its
+    // settings and a write to /proc/sysrq-trigger reboots it. Root needs no
+    // capability to write either, so they are made read-only.
+    // (A kernel without CONFIG_MAGIC_SYSRQ has no trigger.)
+    for (const char* knob : {"/sys", "/sysrq-trigger"}) {
+        if (access((proc + knob).c_str(), F_OK) == 0)
+            PV_TRY(mounts.bind_read_only(proc + knob, proc + knob));
+    }
     // /sys is bound read-only: tools read it, none needs to change it.
-    const std::string sys = root + "/sys";
-    if (mount("/sys", sys.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
-        return fail(errno_error("bind /sys on " + sys));
-    mounts.m_targets.push_back(sys);
-    if (mount(nullptr, sys.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0)
-        return fail(errno_error("make " + sys + " read-only"));
+    PV_TRY(mounts.bind_read_only("/sys", root + "/sys"));
     PV_TRY(mounts.populate_dev(root + "/dev"));
     return mounts;
 }

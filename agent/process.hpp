@@ -40,6 +40,8 @@ class ChrootMounts {
   private:
     ChrootMounts() = default;
     [[nodiscard]] Result<void> populate_dev(const std::string& dev);
+    // Binds SOURCE on TARGET read-only (nosuid, nodev, noexec).
+    [[nodiscard]] Result<void> bind_read_only(const std::string& source, const std::string& target);
     std::vector<std::string> m_targets;
 };
 

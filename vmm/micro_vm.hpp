@@ -106,6 +106,9 @@ class MicroVm {
     kvm::System m_system;
     kvm::Vm m_vm;
     std::vector<kvm::Vcpu> m_vcpus;
+    // Before the buses: the lock is released only after the transports (and
+    // with them the disk) are gone.
+    std::optional<img::ImageLock> m_disk_lock;
     Bus m_pio_bus;
     Bus m_mmio_bus;
     std::unique_ptr<KvmInterruptLine> m_serial_interrupt;
@@ -118,8 +121,7 @@ class MicroVm {
     bool m_uses_disk_io = false;
     // After the io_contexts: their doorbell descriptors go first.
     std::vector<std::unique_ptr<virtio::KvmMmioDevice>> m_virtio_devices;
-    std::string m_virtio_cmdline;  // " virtio_mmio.device=..." per device
-    std::optional<img::ImageLock> m_disk_lock;
+    std::string m_virtio_cmdline;  // "virtio_mmio.device=..." per device, space-separated
     std::shared_ptr<VirtioBlock> m_disk;
     uint64_t m_serial_bytes = 0;  // output so far; only touched under the Serial lock
 

@@ -8,6 +8,7 @@
             back and verify; check an unwritten range still holds the base
             pattern (testguest.blk.base=0xNN); GET_ID.
      ro:    a write must fail with IOERR, reads work.
+     write-hang: write sector 0 (4 KiB of 0x5a) without FLUSH, then hang.
      bad:   malformed chains (blk_bad.c).
      bench: testguest.blk.mib=N MiB of sequential 1 MiB reads at CPL3.
 
@@ -235,6 +236,16 @@ static void mode_read_only(uint8_t base_pattern) {
     read_and_verify("readonly-read", 0, 4096, base_pattern);
 }
 
+/* Writes without FLUSH, then hangs until the VMM's timeout: what the guest
+   wrote must still be in the file, because the VMM flushes at the end. */
+static void mode_write_and_hang(void) {
+    const struct region region = {0, 4096, 0x5a};
+    write_region(&region, 0);
+    print("testguest: hanging with an unflushed write\n");
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
 /* Whether the command line holds WORD followed by a space or its end. */
 static int has_word(const char* cmdline, const char* word) {
     for (const char* text = cmdline; *text; ++text) {
@@ -247,15 +258,23 @@ static int has_word(const char* cmdline, const char* word) {
     return 0;
 }
 
+int blk_open(const char* cmdline, uint64_t* capacity) {
+    if (virtio_find(&blk_device, VIRTIO_ID_BLOCK, cmdline) != 0)
+        return -1;
+    int started = virtio_start(&blk_device, BLK_F_RO | BLK_F_FLUSH, 1);
+    if (started != 0)
+        return started;
+    *capacity = virtio_config64(&blk_device, 0);
+    return 0;
+}
+
 void run_blk_mode(const char* cmdline) {
     virtio_map_windows();
     allow_user_access();
-    if (virtio_find(&blk_device, VIRTIO_ID_BLOCK, cmdline) != 0)
-        blk_fail("no virtio-blk window", 0);
-    int started = virtio_start(&blk_device, BLK_F_RO | BLK_F_FLUSH, 1);
-    if (started != 0)
-        blk_fail("start", (uint64_t)(int64_t)started);
-    uint64_t capacity = virtio_config64(&blk_device, 0);
+    uint64_t capacity = 0;
+    int opened = blk_open(cmdline, &capacity);
+    if (opened != 0)
+        blk_fail("open", (uint64_t)(int64_t)opened);
     print("ok virtio-blk found base=");
     print_hex((uint64_t)blk_device.base);
     print(" irq=");
@@ -268,6 +287,8 @@ void run_blk_mode(const char* cmdline) {
     uint8_t base_pattern = (uint8_t)blk_parse_option(cmdline, "testguest.blk.base=", 0);
     if (has_word(cmdline, "testguest.blk=rw"))
         mode_read_write(capacity, base_pattern);
+    else if (has_word(cmdline, "testguest.blk=write-hang"))
+        mode_write_and_hang();
     else if (has_word(cmdline, "testguest.blk=ro"))
         mode_read_only(base_pattern);
     else if (has_word(cmdline, "testguest.blk=bad"))

@@ -41,6 +41,9 @@ uint64_t blk_parse_option(const char* cmdline, const char* key, uint64_t fallbac
 uint32_t blk_submit(const struct virtq_buffer* buffers, int count, int sleep);
 struct blk_result blk_request(uint32_t type, uint64_t sector, void* data, uint32_t length);
 uint64_t run_at_cpl3(uint64_t (*function)(void));
+/* Finds and starts the virtio-blk device (after virtio_map_windows and
+   allow_user_access): 0 and its CAPACITY in sectors, or negative. */
+int blk_open(const char* cmdline, uint64_t* capacity);
 void run_blk_mode(const char* cmdline);
 
 /* blk_bad.c */

@@ -20,6 +20,9 @@
 #include <cstring>
 #include <utility>
 
+#include "patcher/sandbox/jail/confinement.hpp"
+#include "patcher/sandbox/jail/jail_root.hpp"
+
 namespace pv::sandbox {
 
 namespace {
@@ -35,14 +38,15 @@ struct ChildPlan {
     const char* hostname = nullptr;
     char* const* argv = nullptr;
     char* const* envp = nullptr;
+    const RootPlan* root = nullptr;
+    const Confinement* confinement = nullptr;
 };
 
 // Which setup step failed, reported through the pipe with errno.
 enum class Step : int32_t {
     DeathSignal,
     PrivateMounts,
-    Proc,
-    Tmp,
+    Root,
     Hostname,
     Loopback,
     Stdio,
@@ -52,8 +56,7 @@ enum class Step : int32_t {
 };
 constexpr const char* kStepNames[] = {"set parent-death signal",
                                       "make mounts private",
-                                      "mount /proc",
-                                      "mount private /tmp",
+                                      "build root",
                                       "set hostname",
                                       "bring up loopback",
                                       "redirect stdio",
@@ -64,10 +67,11 @@ constexpr const char* kStepNames[] = {"set parent-death signal",
 struct ChildFailure {
     int32_t step = 0;
     int32_t error = 0;
+    int32_t root_step = -1;  // index into RootPlan::steps for Step::Root
 };
 
-[[noreturn]] void child_fail(const ChildPlan& plan, Step step) {
-    const ChildFailure failure{static_cast<int32_t>(step), errno};
+[[noreturn]] void child_fail(const ChildPlan& plan, Step step, int root_step = -1) {
+    const ChildFailure failure{static_cast<int32_t>(step), errno, root_step};
     (void)!::write(plan.error_fd, &failure, sizeof(failure));
     ::_exit(127);
 }
@@ -95,20 +99,16 @@ int redirect_stdio(const ChildPlan& plan) {
     return static_cast<int>(::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
 }
 
-// The place for seccomp filters and capability drops (a later issue).
-int confine(const ChildPlan&) {
-    return 0;
-}
-
+// Loopback and the root need CAP_NET_ADMIN, CAP_MKNOD and CAP_SYS_ADMIN,
+// so confinement comes after them, last before exec.
 [[noreturn]] void run_child(const ChildPlan& plan) {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
         child_fail(plan, Step::DeathSignal);
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         child_fail(plan, Step::PrivateMounts);
-    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
-        child_fail(plan, Step::Proc);
-    if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
-        child_fail(plan, Step::Tmp);
+    int failed_root_step = -1;
+    if (build_root(*plan.root, failed_root_step) != 0)
+        child_fail(plan, Step::Root, failed_root_step);
     if (::sethostname(plan.hostname, std::strlen(plan.hostname)) != 0)
         child_fail(plan, Step::Hostname);
     if (bring_up_loopback() != 0)
@@ -117,7 +117,7 @@ int confine(const ChildPlan&) {
         child_fail(plan, Step::Stdio);
     if (::setsid() < 0)
         child_fail(plan, Step::Session);
-    if (confine(plan) != 0)
+    if (apply_confinement(*plan.confinement) != 0)
         child_fail(plan, Step::Confine);
     ::syscall(SYS_execveat, plan.program_fd, "", plan.argv, plan.envp, AT_EMPTY_PATH);
     child_fail(plan, Step::Exec);
@@ -138,7 +138,7 @@ Result<pid_t> clone_into_namespaces(const ChildPlan& plan, int& pidfd) {
 }
 
 // Reads the child's report: nothing (EOF at exec) means it runs.
-Result<void> read_child_failure(int read_fd, const std::string& program) {
+Result<void> read_child_failure(int read_fd, const std::string& program, const RootPlan& root) {
     ChildFailure failure;
     ssize_t got;
     do {
@@ -151,8 +151,11 @@ Result<void> read_child_failure(int read_fd, const std::string& program) {
     const int32_t step = failure.step >= 0 && failure.step <= static_cast<int32_t>(Step::Exec)
                              ? failure.step
                              : static_cast<int32_t>(Step::Exec);
-    return fail(
-        errno_error(std::string("jail: ") + kStepNames[step] + " for " + program, failure.error));
+    std::string what = kStepNames[step];
+    if (step == static_cast<int32_t>(Step::Root) && failure.root_step >= 0 &&
+        static_cast<size_t>(failure.root_step) < root.steps.size())
+        what += " (" + root.steps[static_cast<size_t>(failure.root_step)].description + ")";
+    return fail(errno_error("jail: " + what + " for " + program, failure.error));
 }
 
 std::vector<char*> pointers_to(std::vector<std::string>& strings) {
@@ -168,6 +171,18 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 Result<JailProcess> JailProcess::spawn(const JailSpec& spec) {
     Fd program = PV_TRY(Fd::open(spec.program, O_PATH));
     Fd null = PV_TRY(Fd::open("/dev/null", O_RDONLY));
+    RootInputs root_inputs;
+    root_inputs.disk_nodes = spec.disk_nodes;
+    {
+        const Fd readable =
+            PV_TRY(Fd::open("/proc/self/fd/" + std::to_string(program.get()), O_RDONLY));
+        root_inputs.dynamic_program = PV_TRY(is_dynamic_program(readable.get(), spec.program));
+    }
+    root_inputs.socket_path = spec.socket_path;
+    // The new root is built on /tmp, which the child's own mount namespace
+    // hides from the host.
+    const RootPlan root = PV_TRY(plan_root(root_inputs, "/tmp"));
+    const Confinement confinement = PV_TRY(prepare_confinement());
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
         return fail(errno_error("pipe for jail start"));
@@ -180,12 +195,13 @@ Result<JailProcess> JailProcess::spawn(const JailSpec& spec) {
     const std::vector<char*> argv = pointers_to(arguments);
     const std::vector<char*> envp = pointers_to(environment);
     const ChildPlan plan{program.get(),         null.get(),  spec.log_fd, status_write.get(),
-                         spec.hostname.c_str(), argv.data(), envp.data()};
+                         spec.hostname.c_str(), argv.data(), envp.data(), &root,
+                         &confinement};
     int pidfd = -1;
     const pid_t pid = PV_TRY(clone_into_namespaces(plan, pidfd));
     JailProcess process(pid, Fd(pidfd));
     status_write.reset();
-    PV_TRY(read_child_failure(status_read.get(), spec.program));
+    PV_TRY(read_child_failure(status_read.get(), spec.program, root));
     return process;
 }
 

@@ -6,11 +6,11 @@
 // mounted) goes away with the last of them.
 //
 // Inside, before exec: mounts made private (nothing propagates back to the
-// host), a fresh /proc for the new pid namespace, a private tmpfs on /tmp,
-// a hostname, loopback up and nothing else (a new network namespace has no
-// other interface), stdin from /dev/null, stdout and stderr to the log.
-// Confinement that must come last before exec (seccomp, capability drops)
-// belongs in confine() in jail_process.cpp, the last step of the sequence.
+// host), a minimal root pivoted into with the host's tree detached
+// (jail_root.hpp), a hostname, loopback up and nothing else (a new network
+// namespace has no other interface), stdin from /dev/null, stdout and
+// stderr to the log, and last the confinement (confinement.hpp: no_new_privs,
+// capabilities dropped, seccomp filter).
 
 #include <sys/types.h>
 
@@ -24,11 +24,15 @@
 namespace pv::sandbox {
 
 struct JailSpec {
-    // Opened here and executed by descriptor, so the path need not be
-    // visible inside (the jail's /tmp is a different one).
+    // Opened here and executed by descriptor: no host path is visible
+    // inside.
     std::string program;
     // argv[0] first.
     std::vector<std::string> arguments;
+    // Block device nodes recreated in the jail's /dev ("/dev/loop3", ...).
+    std::vector<std::string> disk_nodes;
+    // The host's listening socket, bound to kJailSocketPath inside.
+    std::string socket_path;
     int log_fd = -1;
     std::string hostname = "patchvisor-jail";
 };

@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "patcher/sandbox/jail/jail_root.hpp"
+
 namespace pv::sandbox {
 
 namespace {
@@ -81,8 +83,9 @@ Result<std::unique_ptr<JailSandbox>> JailSandbox::start(img::BlockDevice& overla
     PV_TRY(jail->accept_agent(std::min(options.connect_timeout, options.timeout)));
     jail->m_description = fmt::format(
         "jail: pv-agent as PID 1 of new mount, pid, ipc, uts and network (loopback only) "
-        "namespaces, disk {} over a FUSE export of {}; weaker isolation than the microVM "
-        "(the host kernel reads the guest filesystem); chosen because {}",
+        "namespaces in a minimal root, with reduced capabilities and a seccomp filter, disk {} "
+        "over a FUSE export of {}; weaker isolation than the microVM (the host kernel reads "
+        "the guest filesystem and runs its maintainer scripts as root); chosen because {}",
         jail->m_disk_path, overlay.name(), reason);
     return jail;
 }
@@ -93,7 +96,7 @@ Result<void> JailSandbox::attach_disk(img::BlockDevice& overlay) {
     m_loop = PV_TRY(LoopDevice::attach(m_export->file_path(), access));
     m_disk_path = m_loop->path();
     // The agent looks for partition nodes as soon as it starts.
-    (void)PV_TRY(m_loop->wait_for_partitions(kPartitionTimeout));
+    m_partition_paths = PV_TRY(m_loop->wait_for_partitions(kPartitionTimeout));
     return {};
 }
 
@@ -101,8 +104,11 @@ Result<void> JailSandbox::start_agent(const SandboxOptions& options) {
     Fd log = PV_TRY(Fd::open(m_log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600));
     JailSpec spec;
     spec.program = options.agent_path;
-    spec.arguments = {base_name(options.agent_path), "--socket", m_dir.socket_path(), "--disk",
+    spec.arguments = {base_name(options.agent_path), "--socket", kJailSocketPath, "--disk",
                       m_disk_path};
+    spec.disk_nodes = m_partition_paths;
+    spec.disk_nodes.insert(spec.disk_nodes.begin(), m_disk_path);
+    spec.socket_path = m_dir.socket_path();
     spec.log_fd = log.get();
     m_supervisor = PV_TRY(Supervisor::start(std::move(spec), m_deadline));
     return {};

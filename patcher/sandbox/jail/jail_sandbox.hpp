@@ -12,13 +12,16 @@
 // detached → FUSE export unmounted → runtime dir removed. The job then
 // flushes the overlay.
 //
-// Weaker isolation than the microVM: the host kernel parses the guest
-// filesystem, and the jail still sees the host's filesystem tree apart
-// from /tmp and /proc.
+// Inside, the agent sees only a minimal root (jail_root.hpp) and runs with
+// reduced capabilities under a seccomp filter (confinement.hpp). Still
+// weaker isolation than the microVM: the host kernel parses the guest
+// filesystem and serves every system call of the guest's maintainer
+// scripts, which run as root (uid 0 of the host).
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/fd.hpp"
 #include "patcher/sandbox/jail/fuse_export.hpp"
@@ -66,6 +69,7 @@ class JailSandbox final : public Sandbox {
     Supervisor::Clock::time_point m_deadline;
     std::string m_description;
     std::string m_disk_path;
+    std::vector<std::string> m_partition_paths;
     // Members are released by teardown() in the order the kernel needs:
     // agent, then loop device, then FUSE export.
     std::optional<FuseExport> m_export;

@@ -12,8 +12,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -31,65 +29,8 @@ using pv::test::quote;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// The stand-in picks its behaviour from its name, so each test links it
-// under the name it needs.
-std::string stand_in(const pv::test::TempDir& dir, const std::string& name) {
-    const std::string link = dir.file(name);
-    std::filesystem::create_symlink(
-        pv::test::built_binary("tests/integration/sandbox/stand_in_agent"), link);
-    return link;
-}
-
-SandboxOptions options_for(const pv::test::TempDir& dir, const std::string& name,
-                           std::chrono::milliseconds timeout) {
-    SandboxOptions options;
-    options.agent_path = stand_in(dir, name);
-    options.log_path = dir.file("agent.log");
-    options.timeout = timeout;
-    return options;
-}
-
-// One line from STREAM ("" on EOF or after TIMEOUT).
-std::string read_line(int stream, std::chrono::milliseconds timeout) {
-    std::string line;
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    char byte = 0;
-    while (std::chrono::steady_clock::now() < until) {
-        pollfd watched{stream, POLLIN, 0};
-        if (::poll(&watched, 1, 100) <= 0)
-            continue;
-        if (::read(stream, &byte, 1) != 1 || byte == '\n')
-            break;
-        line += byte;
-    }
-    return line;
-}
-
-std::map<std::string, std::string> fields_of(const std::string& line) {
-    std::map<std::string, std::string> fields;
-    std::istringstream words(line);
-    std::string word;
-    while (words >> word) {
-        const size_t equals = word.find('=');
-        if (equals != std::string::npos)
-            fields[word.substr(0, equals)] = word.substr(equals + 1);
-    }
-    return fields;
-}
-
 std::string own_namespace(const std::string& name) {
     return std::filesystem::read_symlink("/proc/self/ns/" + name).string();
-}
-
-// Every resource of this process's sandboxes is named by the runtime
-// directory prefix /run/patchvisor/<pid>-.
-void expect_nothing_left() {
-    const std::string prefix = "/run/patchvisor/" + std::to_string(::getpid()) + "-";
-    EXPECT_FALSE(mounted_under(prefix)) << pv::test::run("grep patchvisor /proc/mounts").output;
-    EXPECT_FALSE(loop_backed_under(prefix)) << pv::test::run("losetup -a").output;
-    std::error_code missing;
-    for (const auto& entry : std::filesystem::directory_iterator("/run/patchvisor", missing))
-        EXPECT_NE(entry.path().string().rfind(prefix, 0), 0u) << entry.path();
 }
 
 TEST(JailSandboxTest, AgentIsPid1OfFreshNamespacesAndTalksOverTheStream) {
@@ -207,12 +148,13 @@ TEST(JailSandboxTest, SandboxesSideBySideTearDownIndependently) {
     expect_nothing_left();
 }
 
-// Whether a process's command line mentions TEXT.
-bool process_mentions(const std::string& text) {
+// Whether a process has LOG as its standard output: the jail's agent does
+// (its command line names no host path any more).
+bool process_logging_to(const std::string& log) {
+    const std::string wanted = std::filesystem::weakly_canonical(log).string();
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        std::ifstream in(entry.path() / "cmdline");
-        const std::string command_line((std::istreambuf_iterator<char>(in)), {});
-        if (command_line.find(text) != std::string::npos)
+        std::error_code unreadable;
+        if (std::filesystem::read_symlink(entry.path() / "fd" / "1", unreadable).string() == wanted)
             return true;
     }
     return false;
@@ -242,15 +184,17 @@ TEST(JailSandboxTest, CrashOfPatchvisorLeavesOnlyADeadMountForGc) {
     char buffer[256] = {};
     const ssize_t got = ::read(report[0], buffer, sizeof(buffer) - 1);
     ::close(report[0]);
+    // The check below must be able to see the agent.
+    EXPECT_TRUE(process_logging_to(options.log_path));
     ::kill(patchvisor, SIGKILL);
     ::waitpid(patchvisor, nullptr, 0);
     ASSERT_GT(got, 0) << "the jail did not start in the child";
     const std::string runtime(buffer, static_cast<size_t>(got));
     const auto until = std::chrono::steady_clock::now() + 10s;
-    while ((process_mentions(runtime) || loop_backed_under(runtime)) &&
+    while ((process_logging_to(options.log_path) || loop_backed_under(runtime)) &&
            std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(50ms);
-    EXPECT_FALSE(process_mentions(runtime)) << "the agent outlived patchvisor";
+    EXPECT_FALSE(process_logging_to(options.log_path)) << "the agent outlived patchvisor";
     EXPECT_FALSE(loop_backed_under(runtime)) << pv::test::run("losetup -a").output;
     // What gc does: lazily unmount the dead export, remove the directory.
     EXPECT_TRUE(mounted_under(runtime + "/export"));

@@ -6,12 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "imgfmt/block_device.hpp"
+#include "patcher/sandbox/sandbox.hpp"
+#include "tests/support/support.hpp"
 
 namespace pv::sandbox::test {
 
@@ -58,6 +62,18 @@ class MemoryDevice final : public img::BlockDevice {
 
 // Runs COMMAND and expects exit 0, showing its output otherwise.
 void expect_command(const std::string& command);
+
+// The stand-in agent (stand_in_agent.cpp) picks its behaviour from its
+// name: options that start it as NAME in DIR, logging to DIR/agent.log.
+[[nodiscard]] SandboxOptions options_for(const pv::test::TempDir& dir, const std::string& name,
+                                         std::chrono::milliseconds timeout);
+// One line from STREAM ("" on EOF or after TIMEOUT).
+[[nodiscard]] std::string read_line(int stream, std::chrono::milliseconds timeout);
+// The key=value words of a stand-in's report line.
+[[nodiscard]] std::map<std::string, std::string> fields_of(const std::string& line);
+// Every resource of this process's sandboxes is named by the runtime
+// directory prefix /run/patchvisor/<pid>-: none may be left.
+void expect_nothing_left();
 
 }  // namespace pv::sandbox::test
 

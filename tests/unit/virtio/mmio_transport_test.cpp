@@ -207,6 +207,46 @@ TEST_F(MmioTransportTest, NarrowRegisterReadsReturnZero) {
     EXPECT_EQ(half, 0);
 }
 
+TEST_F(MmioTransportTest, NotifyBeforeDriverOkIsIgnored) {
+    negotiate(kFeatureVersion1);
+    set_up_queue(test::default_layout());
+    transport.notify(0);
+    write32(0x50, 0);
+    EXPECT_TRUE(device->notified.empty());
+}
+
+// Under KVM the doorbell is an ioeventfd: the VMM's I/O thread calls
+// notify(), and a QueueNotify write that still traps on a vCPU thread (no
+// ioeventfd matched its value) must not run device code there.
+TEST(MmioTransportEventFd, TrappedNotifyIsDroppedAndNotifyReachesTheDevice) {
+    GuestMemory memory = test::make_memory();
+    RecordingLine line;
+    auto device = std::make_shared<FakeDevice>();
+    MmioTransport transport{device, memory, line, NotifyDelivery::EventFd};
+    auto write32 = [&](uint64_t offset, uint32_t value) {
+        transport.write(offset, std::span(reinterpret_cast<const uint8_t*>(&value), 4));
+    };
+    const QueueLayout layout = test::default_layout();
+    write32(0x70, kStatusAcknowledge);
+    write32(0x70, kStatusAcknowledge | kStatusDriver);
+    write32(0x24, 1);
+    write32(0x20, 1);  // VERSION_1 (bit 32)
+    write32(0x70, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+    write32(0x38, layout.size);
+    write32(0x80, uint32_t(layout.descriptor_table));
+    write32(0x90, uint32_t(layout.available_ring));
+    write32(0xa0, uint32_t(layout.used_ring));
+    write32(0x44, 1);
+    write32(0x70, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+    ASSERT_EQ(device->activated_queues, 1u);
+    write32(kQueueNotifyOffset, 0);
+    EXPECT_TRUE(device->notified.empty());
+    transport.notify(0);
+    transport.notify(7);  // no such queue
+    EXPECT_EQ(device->notified, std::vector<uint16_t>{0});
+    EXPECT_EQ(transport.queue_count(), 1u);
+}
+
 TEST(MmioCommandLine, NamesSizeAddressAndIrq) {
     EXPECT_EQ(virtio_mmio_command_line(0xd0000000, 5), "virtio_mmio.device=4K@0xd0000000:5");
 }
