@@ -74,6 +74,18 @@ Result<void> allow_event_loop(SeccompContext& filter) {
     return {};
 }
 
+// The vsock bridge (DESIGN.md: hybrid Unix-socket convention): accepting
+// host connections on <uds>, connecting to <uds>_PORT, stream I/O and
+// half-closes, all through Asio (non-blocking mode by FIONBIO, connect
+// results by SO_ERROR). Unix sockets only: no network socket is ever made.
+Result<void> allow_unix_sockets(SeccompContext& filter) {
+    PV_TRY(filter.allow_if("socket", {argument_is(0, AF_UNIX)}));
+    PV_TRY(allow_all(
+        filter, {"connect", "accept", "accept4", "recvmsg", "sendmsg", "shutdown", "getsockopt"}));
+    PV_TRY(allow_ioctls(filter, {FIONBIO}));
+    return {};
+}
+
 // virtio-blk over imgfmt (raw, or a qcow2 overlay with its backing chain
 // read through libqcow): positional reads and writes, flushes, discards
 // (hole punching), and the size and holes of the file.
@@ -129,6 +141,7 @@ Result<void> allow_thread_start(SeccompContext& filter) {
 Result<void> allow_process(SeccompContext& filter) {
     PV_TRY(allow_vcpu(filter));
     PV_TRY(allow_event_loop(filter));
+    PV_TRY(allow_unix_sockets(filter));
     PV_TRY(allow_disk_io(filter));
     PV_TRY(allow_main_extra(filter));
     PV_TRY(allow_thread_start(filter));
@@ -160,6 +173,7 @@ Result<void> install_thread_filter(ThreadRole role) {
             break;
         case ThreadRole::EventLoop:
             PV_TRY(allow_event_loop(filter));
+            PV_TRY(allow_unix_sockets(filter));
             break;
         case ThreadRole::DiskIo:
             PV_TRY(allow_event_loop(filter));

@@ -13,10 +13,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -128,6 +130,28 @@ TEST_P(RoleFilter, NetworkSocketKills) {
         return kSurvived;
     });
     EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
+TEST_P(RoleFilter, UnixSocketsOnlyInTheEventLoop) {
+    // The vsock bridge lives on the event loop; no other role makes sockets.
+    int status = confined([] {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int on = 1;
+        if (fd < 0 || ioctl(fd, FIONBIO, &on) != 0)
+            return 2;
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        // An abstract name nobody listens on: refused, not killed.
+        std::memcpy(address.sun_path, "\0pv-confine-test-nobody", 24);
+        if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != -1 ||
+            errno != ECONNREFUSED)
+            return 3;
+        return close(fd) == 0 ? 0 : 4;
+    });
+    if (GetParam() == ThreadRole::EventLoop)
+        EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+    else
+        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
 }
 
 TEST_P(RoleFilter, KvmSetupIoctlKills) {
