@@ -55,6 +55,8 @@ pv::vmm::confine::ResourceLimits confine_limits(const pv::vmm::VmConfig& config)
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Before setup starts threads of its own (imgfmt's write-behind workers).
+    (void)pv::vmm::confine::use_one_malloc_arena();
     CLI::App app{"patchvisor-vmm: run one microVM on /dev/kvm"};
     pv::vmm::VmConfig config;
     std::string serial = "-";

@@ -4,18 +4,18 @@
 
 namespace pv::vmm::confine {
 
+Result<void> use_one_malloc_arena() {
+    if (mallopt(M_ARENA_MAX, 1) != 1)
+        return fail(make_error("confine process", "mallopt M_ARENA_MAX refused"));
+    return {};
+}
+
 Result<void> confine_process(const Policy& policy) {
     if (!policy.any())
         return {};
     PV_TRY(set_no_new_privs());
-    // One malloc arena for all threads. A thread's own arena is an mmap'd
-    // heap, and shrinking one makes glibc open
-    // /proc/sys/vm/overcommit_memory: a filtered thread freeing memory
-    // another thread allocated would die of that open. The main arena only
-    // grows and shrinks with brk. The VMM's threads allocate little, so
-    // sharing one arena costs nothing measurable.
-    if (policy.seccomp && mallopt(M_ARENA_MAX, 1) != 1)
-        return fail(make_error("confine process", "mallopt M_ARENA_MAX refused"));
+    if (policy.seccomp)
+        PV_TRY(use_one_malloc_arena());
     if (policy.identity)
         PV_TRY(drop_identity(*policy.identity));
     if (policy.seccomp)

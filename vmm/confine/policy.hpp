@@ -28,7 +28,16 @@ struct Policy {
     [[nodiscard]] bool any() const { return seccomp || limits || identity; }
 };
 
-// Moment 1. Requires a single-threaded process when an identity is set.
+// One malloc arena for all threads. A thread's own arena is an mmap'd heap,
+// and shrinking one makes glibc open /proc/sys/vm/overcommit_memory: a
+// filtered thread freeing memory another thread allocated would die of that
+// open. The main arena only grows and shrinks with brk. The VMM's threads
+// allocate little, so sharing one arena costs nothing measurable. Best called
+// before any thread starts (patchvisor-vmm's main does); confine_process
+// calls it too, for threads started later.
+[[nodiscard]] Result<void> use_one_malloc_arena();
+
+// Moment 1. With an identity, no thread may have a seccomp filter yet.
 [[nodiscard]] Result<void> confine_process(const Policy& policy);
 // Moment 2, in a new thread of ROLE.
 [[nodiscard]] Result<void> confine_thread(const Policy& policy, ThreadRole role);
