@@ -14,9 +14,12 @@
 #include "vmm/confine/seccomp_context.hpp"
 
 // The lists were found with `strace -f` of patchvisor-vmm running the test
-// guest in each mode (plain, --disk, vsock): a syscall is here because a
-// thread of that role was seen making it after setup, or because an error
-// path it takes (a failing vCPU, a stop from the timeout) makes it.
+// guest in each mode (plain, 1-3 vCPUs, hang with timeout, triple fault,
+// --disk raw, qcow2 overlay and read-only with testguest.blk=rw|ro|bad|bench,
+// --uid): a syscall is here because a thread of that role was seen making it
+// after setup, or because an error path it takes (a failing vCPU, a stop
+// from the timeout) makes it. The Unix-socket group follows Asio's reactive
+// sockets; the vsock wiring had not landed when it was written.
 
 namespace pv::vmm::confine {
 
