@@ -154,6 +154,15 @@ TEST_P(RoleFilter, UnixSocketsOnlyInTheEventLoop) {
         EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
 }
 
+TEST_P(RoleFilter, UnlinkOnlyWhereTearDownRemovesTheVsockSocket) {
+    int status = confined(
+        [] { return unlink("/nonexistent/pv-confine-test") == -1 && errno == ENOENT ? 0 : 2; });
+    if (GetParam() == ThreadRole::Main)
+        EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+    else
+        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
 TEST_P(RoleFilter, KvmSetupIoctlKills) {
     // Setting registers or creating vCPUs is setup's work, never a guest's.
     for (unsigned long request : std::initializer_list<unsigned long>{KVM_SET_REGS, KVM_CREATE_VCPU,
