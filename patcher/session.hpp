@@ -16,14 +16,18 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "patcher/session_limits.hpp"
 #include "proto/agent.pb.h"
 
 namespace pv::patcher {
 
 using Duration = std::chrono::milliseconds;
+using SessionClock = std::chrono::steady_clock;
 
 // Deadlines per request kind; Apply and Run run the guest's package manager
-// and get the most time.
+// and get the most time. A frame, once its first byte is in, must be whole
+// within `frame`: pv-agent writes each frame at once, so only an agent that
+// trickles bytes to hold the host takes longer.
 struct SessionTimeouts {
     Duration hello = std::chrono::seconds(30);
     Duration inspect = std::chrono::seconds(120);
@@ -31,6 +35,7 @@ struct SessionTimeouts {
     Duration apply = std::chrono::seconds(900);
     Duration run = std::chrono::seconds(600);
     Duration finish = std::chrono::seconds(120);
+    Duration frame = std::chrono::seconds(10);
 };
 
 // Outcome of Apply or Run that exited 0: the last lines of its output.
@@ -67,6 +72,11 @@ class Session {
     ~Session();
 
     void set_timeouts(const SessionTimeouts& timeouts);
+    void set_limits(const SessionLimits& limits);
+    // No request runs past AT (a phase's or the job's deadline, on top of
+    // the per-request timeouts); NAME says which in the timeout error, e.g.
+    // "the stage phase's limit of 600 s".
+    void set_deadline(SessionClock::time_point at, std::string name);
     void on_log(LogCallback callback);
     void on_progress(ProgressCallback callback);
 
@@ -81,8 +91,10 @@ class Session {
     [[nodiscard]] Result<CommandResult> run(const std::vector<std::string>& argv);
     [[nodiscard]] Result<void> finish();
 
-    // After a timeout or a protocol error the stream position is unknown;
-    // every later call fails at once.
+    // After a timeout, a protocol error or a broken limit the stream
+    // position is unknown or the agent is not trusted; every later call
+    // fails at once. Bytes the agent sends between requests (nobody asked
+    // for them) are a protocol error too.
     [[nodiscard]] bool broken() const;
 
     // Bytes per StageChunk; well under the 4 MiB frame limit.

@@ -5,10 +5,12 @@
 // Inspect, Finish. The sandbox is torn down when this object goes away,
 // whatever happened.
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "common/fd.hpp"
 #include "imgfmt/block_device.hpp"
 #include "patcher/detect/catalog.hpp"
 #include "patcher/detect/detect.hpp"
@@ -35,6 +37,14 @@ class AgentSteps {
 
   private:
     [[nodiscard]] Result<std::vector<InstalledPackage>> inventory();
+    // Starts PHASE on the clock, with its own deadline for the session.
+    void enter(const std::string& phase, std::chrono::milliseconds limit);
+    // RESULT, with how the agent ended added when the stream to it ended.
+    template <class T>
+    [[nodiscard]] Result<T> explained(Result<T> result);
+    // The agent's Log lines go to the observer and, bounded by the session's
+    // log limit, to the agent log file after the agent's own output.
+    void write_log(wire::Log::Stream stream, const std::string& line);
 
     const JobOptions& m_options;
     JobObserver& m_observer;
@@ -42,6 +52,8 @@ class AgentSteps {
     JobReport& m_report;
     std::unique_ptr<sandbox::Sandbox> m_sandbox;
     std::optional<Session> m_session;
+    std::chrono::steady_clock::time_point m_job_deadline;
+    Fd m_log;
     PackageFamily m_family = PackageFamily::deb;
 };
 

@@ -21,6 +21,18 @@ enum class JobMode {
     Check,  // detection only: nothing is written
 };
 
+// Each agent phase has its own deadline, inside the job's `timeout`; the
+// phase's requests also keep their per-request ones (patcher/session.hpp).
+struct PhaseTimeouts {
+    std::chrono::milliseconds hello = std::chrono::seconds(30);
+    std::chrono::milliseconds inspect = std::chrono::seconds(120);
+    std::chrono::milliseconds stage = std::chrono::seconds(600);
+    std::chrono::milliseconds apply = std::chrono::seconds(900);
+    std::chrono::milliseconds verify = std::chrono::seconds(120);
+    // Finish, and the agent ending on its own afterwards.
+    std::chrono::milliseconds finish = std::chrono::seconds(120);
+};
+
 struct JobOptions {
     JobMode mode = JobMode::Patch;
     std::string image;
@@ -30,8 +42,9 @@ struct JobOptions {
     bool keep_backup = false;
     std::optional<img::Format> format;   // default: the original's
     std::chrono::seconds timeout{1800};  // the whole sandbox session
-    std::string work_dir;                // overlays and agent logs
-    std::string agent_path;              // the pv-agent binary
+    PhaseTimeouts phase_timeouts;
+    std::string work_dir;    // overlays and agent logs
+    std::string agent_path;  // the pv-agent binary
 };
 
 // Hears what the job does as it does it (the CLI draws phase lines and

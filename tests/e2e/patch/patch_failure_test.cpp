@@ -49,34 +49,12 @@ class PatchFailure : public ::testing::Test {
         ASSERT_EQ(built.exit_code, 0) << built.output;
     }
 
-    // Runs patchvisor patch; its first output line names its pid, which
-    // names its FUSE mounts and runtime directory ("patchvisor-PID-N",
-    // /run/patchvisor/PID-N/), so the cleanup checks see only this job's.
     CommandOutput patch(const std::string& extra = "") {
-        const auto command = quote(built_binary("patcher/cli/patchvisor")) + " patch " +
-                             quote(m_image) + " --catalog " + quote(m_catalog) + " --work-dir " +
-                             quote(m_dir.file("work")) + " " + extra;
-        return run("sh -c " + quote("echo patchvisor-pid=$$; exec " + command));
+        return patch_job(m_image, m_catalog, m_dir.file("work"), extra);
     }
 
     void expect_failed_cleanly(const CommandOutput& result, const std::string& message) {
-        EXPECT_EQ(result.exit_code, 1) << result.output;
-        EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
-        EXPECT_NE(result.output.find("the original is unchanged"), std::string::npos);
-        EXPECT_EQ(sha256_of_file(m_image), m_sha) << "the original must be byte-identical";
-        const auto at = result.output.find("patchvisor-pid=");
-        ASSERT_NE(at, std::string::npos) << result.output;
-        const auto pid = std::to_string(std::stoul(result.output.substr(at + 15)));
-        EXPECT_EQ(run("grep -c " + quote("^patchvisor-" + pid + "-") + " /proc/mounts").output,
-                  "0\n")
-            << "a FUSE export of the job is still mounted";
-        EXPECT_EQ(
-            run("losetup -l -n -O BACK-FILE | grep -c " + quote("/run/patchvisor/" + pid + "-"))
-                .output,
-            "0\n")
-            << "a loop device of the job is still attached";
-        EXPECT_EQ(run("ls -d /run/patchvisor/" + pid + "-* 2>/dev/null | wc -l").output, "0\n")
-            << "the job's runtime directory is left behind";
+        test::expect_failed_cleanly(result, message, m_image, m_sha);
     }
 
     TempDir m_dir;

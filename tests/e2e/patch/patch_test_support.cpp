@@ -68,4 +68,31 @@ CommandOutput patchvisor(const std::string& arguments) {
     return run(quote(built_binary("patcher/cli/patchvisor")) + " " + arguments);
 }
 
+CommandOutput patch_job(const std::string& image, const std::string& catalog,
+                        const std::string& work_dir, const std::string& extra) {
+    const auto command = quote(built_binary("patcher/cli/patchvisor")) + " patch " + quote(image) +
+                         " --catalog " + quote(catalog) + " --work-dir " + quote(work_dir) + " " +
+                         extra;
+    return run("sh -c " + quote("echo patchvisor-pid=$$; exec " + command));
+}
+
+void expect_failed_cleanly(const CommandOutput& result, const std::string& message,
+                           const std::string& image, const std::string& sha) {
+    EXPECT_EQ(result.exit_code, 1) << result.output;
+    EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("the original is unchanged"), std::string::npos);
+    EXPECT_EQ(sha256_of_file(image), sha) << "the original must be byte-identical";
+    const auto at = result.output.find("patchvisor-pid=");
+    ASSERT_NE(at, std::string::npos) << result.output;
+    const auto pid = std::to_string(std::stoul(result.output.substr(at + 15)));
+    EXPECT_EQ(run("grep -c " + quote("^patchvisor-" + pid + "-") + " /proc/mounts").output, "0\n")
+        << "a FUSE export of the job is still mounted";
+    EXPECT_EQ(
+        run("losetup -l -n -O BACK-FILE | grep -c " + quote("/run/patchvisor/" + pid + "-")).output,
+        "0\n")
+        << "a loop device of the job is still attached";
+    EXPECT_EQ(run("ls -d /run/patchvisor/" + pid + "-* 2>/dev/null | wc -l").output, "0\n")
+        << "the job's runtime directory is left behind";
+}
+
 }  // namespace pv::test

@@ -25,4 +25,17 @@ namespace pv::test {
 // Runs `patchvisor ARGUMENTS`.
 [[nodiscard]] CommandOutput patchvisor(const std::string& arguments);
 
+// Runs `patchvisor patch IMAGE --catalog CATALOG --work-dir WORK_DIR EXTRA`
+// under a shell that first prints "patchvisor-pid=PID": the pid names the
+// job's FUSE mounts and runtime directory ("patchvisor-PID-N",
+// /run/patchvisor/PID-N/), so expect_failed_cleanly sees only this job's.
+[[nodiscard]] CommandOutput patch_job(const std::string& image, const std::string& catalog,
+                                      const std::string& work_dir, const std::string& extra);
+
+// RESULT (of patch_job) is exit 1 with MESSAGE and "the original is
+// unchanged" in its output, IMAGE still has SHA-256 SHA, and no FUSE mount,
+// loop device or runtime directory of the job is left.
+void expect_failed_cleanly(const CommandOutput& result, const std::string& message,
+                           const std::string& image, const std::string& sha);
+
 }  // namespace pv::test
