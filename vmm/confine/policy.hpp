@@ -5,7 +5,7 @@
 //   1. before any thread of run()'s starts: no_new_privs, the drop to an
 //      unprivileged identity (before any filter: glibc has every thread call
 //      setresuid; setup has opened every file and /dev/kvm by then), then
-//      the process filter on every thread;
+//      the process filter on every thread if setup left threads behind;
 //   2. first thing in each new thread: that thread's role filter;
 //   3. in the main thread once every thread is started: the resource limits
 //      (after everything run() opens for itself), then the Main filter last.

@@ -55,6 +55,19 @@ Result<void> apply_resource_limits(const ResourceLimits& limits) {
     return {};
 }
 
+Result<size_t> thread_count() {
+    DIR* directory = opendir("/proc/self/task");
+    if (directory == nullptr)
+        return fail(errno_error("open /proc/self/task"));
+    size_t count = 0;
+    while (dirent* entry = readdir(directory)) {
+        if (entry->d_name[0] != '.')
+            ++count;
+    }
+    closedir(directory);
+    return count;
+}
+
 Result<bool> any_thread_filtered() {
     DIR* directory = opendir("/proc/self/task");
     if (directory == nullptr)

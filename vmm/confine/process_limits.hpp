@@ -62,6 +62,9 @@ struct Identity {
 // afterwards that the old identity cannot be regained.
 [[nodiscard]] Result<void> drop_identity(const Identity& identity);
 
+// Threads of this process (/proc/self/task).
+[[nodiscard]] Result<size_t> thread_count();
+
 // Whether a thread of this process has a seccomp filter (/proc/self/task).
 [[nodiscard]] Result<bool> any_thread_filtered();
 

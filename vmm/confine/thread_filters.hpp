@@ -11,7 +11,8 @@
 //   1. while the main thread is the only thread of ours, it loads the
 //      process filter (the union of all roles' lists, plus starting threads)
 //      onto every thread with TSYNC, so that threads a library started
-//      during setup (imgfmt's qcow2 write-behind workers) are confined too;
+//      during setup (imgfmt's qcow2 write-behind workers) are confined too
+//      (skipped when there are none: it would only cost boot time);
 //   2. each thread the main thread then starts installs its own role's
 //      filter as its first act, on top of the inherited process filter;
 //   3. the main thread, which runs vCPU 0 and then tears the VM down,
