@@ -262,10 +262,11 @@ TEST(ConfinedVmm, EveryThreadIsConfinedWhileTheGuestRuns) {
         EXPECT_EQ(status["Seccomp"], "2") << "task " << task;
         // Ours have the process filter and their role's; other threads
         // (imgfmt's workers) the process filter at least.
-        if (task == std::to_string(vmm.pid()) || status["Name"].rfind("pv-", 0) == 0)
+        if (task == std::to_string(vmm.pid()) || status["Name"].rfind("pv-", 0) == 0) {
             EXPECT_EQ(status["Seccomp_filters"], "2") << "task " << task << " " << status["Name"];
-        else
+        } else {
             EXPECT_NE(status["Seccomp_filters"], "0") << "task " << task << " " << status["Name"];
+        }
         EXPECT_EQ(status["NoNewPrivs"], "1") << "task " << task;
         EXPECT_EQ(status["Uid"], "65534\t65534\t65534\t65534") << "task " << task;
         EXPECT_EQ(status["Gid"], "65534\t65534\t65534\t65534") << "task " << task;
@@ -299,8 +300,9 @@ TEST(ConfinedVmm, WithoutADiskFilesStopAtTheSerialLogCapAndOneFilterPerThread) {
     for (const auto& task : tasks_of(vmm.pid())) {
         auto status = task_status(vmm.pid(), task);
         EXPECT_EQ(status["Seccomp"], "2") << "task " << task;
-        if (task == std::to_string(vmm.pid()) || status["Name"].rfind("pv-", 0) == 0)
+        if (task == std::to_string(vmm.pid()) || status["Name"].rfind("pv-", 0) == 0) {
             EXPECT_EQ(status["Seccomp_filters"], "1") << "task " << task << " " << status["Name"];
+        }
     }
 }
 
