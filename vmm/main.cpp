@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "vmm/micro_vm.hpp"
 
@@ -42,9 +43,20 @@ nlohmann::json summary_json(const pv::vmm::RunSummary& summary) {
     return json;
 }
 
+// RLIMIT_FSIZE must let the VMM write every file it legitimately writes: the
+// serial log, which stops growing at serial_output_limit, and a disk image,
+// for which MicroVm::run raises the limit once the disk's size is known.
+pv::vmm::confine::ResourceLimits confine_limits(const pv::vmm::VmConfig& config) {
+    pv::vmm::confine::ResourceLimits limits;
+    limits.file_size = config.serial_output_limit + 4096;
+    return limits;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Before setup starts threads of its own (imgfmt's write-behind workers).
+    (void)pv::vmm::confine::use_one_malloc_arena();
     CLI::App app{"patchvisor-vmm: run one microVM on /dev/kvm"};
     pv::vmm::VmConfig config;
     std::string serial = "-";
@@ -53,6 +65,9 @@ int main(int argc, char** argv) {
     std::string disk;
     uint64_t vsock_cid = 0;
     std::string vsock_uds;
+    bool no_seccomp = false;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
     app.add_option("--kernel", config.kernel_path, "kernel: ELF (vmlinux, test guest) or bzImage")
         ->required()
         ->check(CLI::ExistingFile);
@@ -75,6 +90,18 @@ int main(int argc, char** argv) {
         ->needs(cid_option);
     cid_option->needs(app.get_option("--vsock-uds"));
     app.add_flag("--json", json, "print a one-line JSON summary on stdout at the end");
+    // Confinement is on unless asked otherwise (vmm/confine/policy.hpp).
+    // --no-seccomp exists for debugging only: to strace a new code path and
+    // see every syscall it would need, where the filter would kill the VMM at
+    // the first one missing from the lists.
+    app.add_flag("--no-seccomp", no_seccomp,
+                 "debugging: run without the seccomp filters (rlimits and no_new_privs stay)");
+    auto* uid_option =
+        app.add_option("--uid", uid, "after setup, drop to this user id (with --gid)");
+    auto* gid_option =
+        app.add_option("--gid", gid, "after setup, drop to this group id (with --uid)");
+    uid_option->needs(gid_option);
+    gid_option->needs(uid_option);
     CLI11_PARSE(app, argc, argv);
 
     if (serial == "-")
@@ -86,6 +113,10 @@ int main(int argc, char** argv) {
     if (!vsock_uds.empty())
         config.vsock = pv::vmm::VsockConfig{vsock_cid, vsock_uds};
     config.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+    config.confinement.seccomp = !no_seccomp;
+    config.confinement.limits = confine_limits(config);
+    if (uid)
+        config.confinement.identity = pv::vmm::confine::Identity{*uid, *gid};
 
     // A reader that goes away (a closed pipe on --serial-log -) must not
     // kill the VMM: writes then fail with EPIPE and are ignored.

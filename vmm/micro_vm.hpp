@@ -94,6 +94,11 @@ class MicroVm {
     void write_serial(uint8_t byte);
     void kick_vcpus();
     void run_vcpu(size_t index);
+    // Installs ROLE's seccomp filter on the calling thread if the config asks
+    // for it; on failure stops the VM and returns false.
+    [[nodiscard]] bool confine_thread(confine::ThreadRole role);
+    // Raises the configured RLIMIT_FSIZE so the disk image may still grow.
+    [[nodiscard]] Result<void> size_file_limit_for_disk();
     // Handles one KVM_RUN exit; false when the vCPU must stop.
     [[nodiscard]] bool handle_exit(const kvm::Vcpu& vcpu);
     [[nodiscard]] bool handle_io(const kvm::Vcpu& vcpu);
@@ -131,6 +136,9 @@ class MicroVm {
     std::chrono::steady_clock::time_point m_start;
     bool m_ran = false;
     std::atomic<int64_t> m_first_serial_byte_us{-1};
+    // /proc/self/status, opened before confinement forbids open(), read for
+    // the peak RSS at the end.
+    Fd m_proc_status;
 };
 
 }  // namespace pv::vmm

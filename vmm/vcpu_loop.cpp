@@ -3,17 +3,20 @@
 // timers and the doorbells (ioeventfds) of virtio devices; a disk I/O loop
 // thread, started only when a disk is attached, serves virtio-blk.
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "vmm/devices/block/block.hpp"
 #include "vmm/micro_vm.hpp"
 
 namespace pv::vmm {
@@ -49,12 +52,15 @@ std::string describe_registers(const kvm::Vcpu& vcpu) {
 
 // VmHWM, the high-water mark of this process image's RSS. Unlike
 // getrusage's ru_maxrss it is not inherited across execve, so a large parent
-// (a Python benchmark harness) does not inflate it.
-uint64_t peak_rss_kib() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::strtoull(line.c_str() + 6, nullptr, 10);
+// (a Python benchmark harness) does not inflate it. STATUS is
+// /proc/self/status, opened before confinement.
+uint64_t peak_rss_kib(const Fd& status) {
+    std::string text(4096, '\0');
+    ssize_t length = status.valid() ? pread(status.get(), text.data(), text.size(), 0) : -1;
+    if (length > 0) {
+        text.resize(static_cast<size_t>(length));
+        if (size_t at = text.find("VmHWM:"); at != std::string::npos)
+            return std::strtoull(text.c_str() + at + 6, nullptr, 10);
     }
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);
@@ -76,6 +82,9 @@ Result<RunSummary> MicroVm::run() {
         return fail(make_error("run microVM", "already ran; a MicroVm runs once"));
     install_kick_handler();
     m_stop.set_kick([this] { kick_vcpus(); });
+    auto status = Fd::open("/proc/self/status", O_RDONLY);
+    if (status)
+        m_proc_status = std::move(*status);
     m_start = std::chrono::steady_clock::now();
 
     boost::asio::io_context& events = m_events;
@@ -89,18 +98,27 @@ Result<RunSummary> MicroVm::run() {
                              fmt::format("no reset within {} ms", m_config.timeout.count()));
         });
     }
-    // Each thread names itself (prctl PR_SET_NAME; naming another thread
-    // would go through /proc, which a confined VMM may not see).
-    std::thread event_thread([&events] {
-        pthread_setname_np(pthread_self(), "pv-events");
-        events.run();
-    });
     auto disk_work = boost::asio::make_work_guard(m_disk_io);
+    // Confinement in three moments (vmm/confine/policy.hpp): the process-wide
+    // part now, before any thread of ours starts and once the timer and work
+    // guards exist (Asio creates its eventfds and timerfd lazily); each
+    // thread's filter as its first act; the limits and the Main filter here
+    // once all threads run.
+    PV_TRY(size_file_limit_for_disk());
+    PV_TRY(confine::confine_process(m_config.confinement));
+    // Each thread names itself (a prctl; naming another thread opens a file
+    // under /proc, which the process filter forbids), then confines itself.
+    std::thread event_thread([this, &events] {
+        pthread_setname_np(pthread_self(), "pv-events");
+        if (confine_thread(confine::ThreadRole::EventLoop))
+            events.run();
+    });
     std::thread disk_thread;
     if (m_uses_disk_io) {
         disk_thread = std::thread([this] {
             pthread_setname_np(pthread_self(), "pv-disk-io");
-            m_disk_io.run();
+            if (confine_thread(confine::ThreadRole::DiskIo))
+                m_disk_io.run();
         });
     }
 
@@ -114,12 +132,16 @@ Result<RunSummary> MicroVm::run() {
     for (size_t index = 1; index < m_vcpus.size(); ++index) {
         vcpu_threads.emplace_back([this, index] {
             pthread_setname_np(pthread_self(), fmt::format("pv-vcpu{}", index).c_str());
-            run_vcpu(index);
+            if (confine_thread(confine::ThreadRole::Vcpu))
+                run_vcpu(index);
         });
         std::lock_guard lock(m_threads_mutex);
         m_vcpu_threads.push_back(vcpu_threads.back().native_handle());
     }
-    run_vcpu(0);
+    if (auto confined = confine::confine_main_thread(m_config.confinement); !confined)
+        request_stop(ExitReason::HostError, confined.error().message());
+    else
+        run_vcpu(0);
     m_stop.wait();
     // A stop requested while threads were still starting may have missed
     // some; kick again now that every thread is known.
@@ -142,6 +164,26 @@ Result<RunSummary> MicroVm::run() {
         disk_thread.join();
     PV_TRY(flush_disk());
     return summarize(m_start);
+}
+
+Result<void> MicroVm::size_file_limit_for_disk() {
+    auto& limits = m_config.confinement.limits;
+    if (!limits || !m_disk || m_disk->read_only() || limits->file_size == RLIM_INFINITY)
+        return {};
+    struct stat file {};
+    if (stat(m_config.disk->path.c_str(), &file) != 0)
+        return fail(errno_error("stat " + m_config.disk->path));
+    limits->file_size = std::max(limits->file_size,
+                                 confine::disk_file_size_bound(static_cast<uint64_t>(file.st_size),
+                                                               m_disk->backend().size()));
+    return {};
+}
+
+bool MicroVm::confine_thread(confine::ThreadRole role) {
+    auto confined = confine::confine_thread(m_config.confinement, role);
+    if (!confined)
+        request_stop(ExitReason::HostError, confined.error().message());
+    return confined.has_value();
 }
 
 void MicroVm::run_vcpu(size_t index) {
@@ -254,7 +296,7 @@ RunSummary MicroVm::summarize(std::chrono::steady_clock::time_point start) const
     summary.exits_unclaimed = m_counters.unclaimed.load();
     summary.exits_interrupted = m_counters.interrupted.load();
     summary.exits_other = m_counters.other.load();
-    summary.peak_rss_kib = peak_rss_kib();
+    summary.peak_rss_kib = peak_rss_kib(m_proc_status);
     summary.guest_resident_kib = m_memory.resident_bytes() / 1024;
     return summary;
 }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "vmm/confine/policy.hpp"
+
 namespace pv::vmm {
 
 // A disk image served by virtio-blk (--disk PATH[,readonly]): raw, or a
@@ -46,6 +48,9 @@ struct VmConfig {
     std::chrono::milliseconds timeout{0};  // 0: no wall-clock limit
     std::optional<DiskConfig> disk;
     std::optional<VsockConfig> vsock;
+    // Seccomp, rlimits and uid drop once setup is over (vmm/confine/policy.hpp);
+    // off by default in the library, on in patchvisor-vmm.
+    confine::Policy confinement;
 };
 
 enum class ExitReason {
