@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "imgfmt/qcow/deflate_check.hpp"
+
 namespace pv::img {
 
 QcowImage::QcowImage(qcow::ClusterMap map, std::unique_ptr<qcow::LibqcowFile> libqcow,
@@ -39,8 +41,15 @@ Result<void> QcowImage::read_compressed(std::span<std::byte> buffer, const qcow:
     const uint64_t offset_in_cluster = position % cluster_size;
     if (m_inflated.size() != cluster_size || !(m_inflated_from == cluster)) {
         // libqcow inflates the whole cluster (raw deflate, as QEMU writes
-        // it); we ask for it by its guest offset, up to the end of the disk.
+        // it); we ask for it by its guest offset, up to the end of the disk,
+        // once we know its stream fills the cluster (libqcow would hand
+        // back uninitialized heap bytes for a stream that ends early).
         const uint64_t cluster_start = position - offset_in_cluster;
+        const std::string what =
+            "read " + m_path + " at offset " + std::to_string(cluster.host_offset);
+        m_inflated.clear();
+        PV_TRY(
+            qcow::check_fills_cluster(m_map.fd(), m_map.file_size(), cluster, cluster_size, what));
         m_inflated.assign(cluster_size, std::byte{0});
         m_inflated_from = cluster;
         const size_t length = static_cast<size_t>(std::min(cluster_size, m_size - cluster_start));

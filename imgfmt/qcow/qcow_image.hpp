@@ -11,7 +11,9 @@
 // zero clusters and backing chains, and hostile tables made it read past
 // its own buffers (tests/fuzz/qcow_image found three such inputs): it now
 // inflates compressed clusters only, of images whose every table entry
-// ClusterMap has checked against what libqcow assumes.
+// ClusterMap has checked against what libqcow assumes, and only clusters
+// whose deflate stream check_fills_cluster (deflate_check.hpp) has seen
+// fill the whole cluster.
 
 #include <memory>
 #include <mutex>
