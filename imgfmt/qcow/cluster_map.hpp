@@ -9,7 +9,9 @@
 // once, before any byte reaches libqcow: libqcow 20201213 trusts the tables
 // and read past its own buffers on hostile ones. After the check libqcow
 // finds, for every compressed cluster, the same L2 entry we do and reads a
-// compressed extent that lies inside the file.
+// compressed extent that starts inside the file (it stops its own read at
+// the end of the file). Whether a cluster's deflate stream fills the cluster
+// is checked when it is read (deflate_check.hpp).
 
 #include <cstdint>
 #include <string>

@@ -48,6 +48,10 @@ Result<void> QcowImage::read_compressed(std::span<std::byte> buffer, const qcow:
         const std::string what =
             "read " + m_path + " at offset " + std::to_string(cluster.host_offset);
         m_inflated.clear();
+        // open() saw this cluster's entry and opened libqcow; never rely on
+        // that with a null pointer.
+        if (m_libqcow == nullptr)
+            return fail(make_error(what, "compressed cluster the table check did not see"));
         PV_TRY(
             qcow::check_fills_cluster(m_map.fd(), m_map.file_size(), cluster, cluster_size, what));
         m_inflated.assign(cluster_size, std::byte{0});

@@ -169,6 +169,21 @@ TEST(QcowImage, CompressedClusterPastTheEndOfTheFileIsRefusedAtOpen) {
               std::string::npos);
 }
 
+TEST(QcowImage, QcowVersion1CompressedDataPastTheEndOfTheFileIsRefusedAtOpen) {
+    // Version 1 entries give the compressed size in bytes (bits 51-62 for
+    // 4 KiB clusters) and libqcow reads exactly that many: 200 bytes at
+    // 12288 in a file that ends at 12388 cannot be read.
+    TempDir dir;
+    auto bytes = test::make_qcow1();
+    bytes.resize(3 * 4096 + 100, 0);
+    test::store_be(bytes, 4096, 2 * 4096, 8);  // L1[0]: L2 table at 8192
+    test::store_be(bytes, 2 * 4096, (uint64_t{1} << 63) | (uint64_t{200} << 51) | (3 * 4096), 8);
+    write_file(dir.file("cut.qcow"), bytes);
+    const std::string error = open_error(dir.file("cut.qcow"));
+    EXPECT_NE(error.find("entry 0 of the L2 table of L1 entry 0"), std::string::npos) << error;
+    EXPECT_NE(error.find("runs past the end of the file"), std::string::npos) << error;
+}
+
 TEST(QcowImage, CompressedClusterAtOffsetZeroIsRefusedAtOpen) {
     // With no size bits either, libqcow would take it for unallocated.
     TempDir dir;
