@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "imgfmt/qcow/qcow_header.hpp"
 #include "imgfmt/qcow2/header.hpp"
 
@@ -66,7 +68,68 @@ Result<ClusterMap> ClusterMap::open(const std::string& path, Format format) {
         return fail(make_error(
             path, "L1 table of " + std::to_string(l1_size) + " entries is absurdly large"));
     map.m_l1 = PV_TRY(read_table(map.m_fd.get(), l1_offset, l1_size, "read L1 table of " + path));
+    PV_TRY(map.validate_tables());
     return map;
+}
+
+Result<uint64_t> ClusterMap::l2_offset_of(uint64_t l1_index) const {
+    const uint64_t entry = m_l1[l1_index];
+    const std::string where = "L1 entry " + std::to_string(l1_index);
+    // libqcow takes the L2 offset from bits 0-61 (qcow2) or 0-62 (version 1)
+    // of the entry, we (and QEMU) from bits 9-55 or all 64: the entries
+    // where the two differ are the ones QEMU calls corrupt (qcow2 spec,
+    // "L1 table entry": bits 1-8 and 56-62 are reserved and must be zero).
+    const uint64_t reserved =
+        m_format == Format::Qcow ? uint64_t{1} << 63 : ~(kQcow2OffsetMask | (uint64_t{1} << 63));
+    if ((entry & reserved) != 0)
+        return fail(make_error(m_path, where + " has reserved bits set"));
+    const uint64_t l2_offset = entry & (m_format == Format::Qcow ? ~uint64_t{0} : kQcow2OffsetMask);
+    // libqcow reads L2 tables as a vector of table-sized slots from the
+    // start of the file: a table that does not start on a slot would be
+    // read from the slot it starts in. QEMU writes them cluster-aligned,
+    // and an L2 table is one cluster (qcow2; qcow version 1 as qemu-img
+    // makes it).
+    const uint64_t table_bytes = (uint64_t{1} << m_l2_bits) * sizeof(uint64_t);
+    if (l2_offset % table_bytes != 0)
+        return fail(make_error(m_path, where + ": L2 table at offset " + std::to_string(l2_offset) +
+                                           " is not aligned to " + std::to_string(table_bytes) +
+                                           " bytes"));
+    return l2_offset;
+}
+
+Result<void> ClusterMap::validate_tables() {
+    // Every L2 table once, however many L1 entries name it; errors name the
+    // first of those entries.
+    std::vector<std::pair<uint64_t, uint64_t>> tables;  // (offset, L1 index)
+    for (uint64_t index = 0; index < m_l1.size(); ++index) {
+        const uint64_t l2_offset = PV_TRY(l2_offset_of(index));
+        if (l2_offset != 0)
+            tables.emplace_back(l2_offset, index);
+    }
+    std::sort(tables.begin(), tables.end());
+    tables.erase(std::unique(tables.begin(), tables.end(),
+                             [](const auto& a, const auto& b) { return a.first == b.first; }),
+                 tables.end());
+    for (const auto& [l2_offset, l1_index] : tables) {
+        const std::string table = "L2 table of L1 entry " + std::to_string(l1_index);
+        if (auto loaded = load_l2(l2_offset); !loaded) {
+            Error error = std::move(loaded.error());
+            error.detail = table + ": " + error.detail;
+            return fail(std::move(error));
+        }
+        for (size_t index = 0; index < m_l2.size(); ++index) {
+            auto cluster = decode(m_l2[index]);
+            if (!cluster) {
+                Error error = std::move(cluster.error());
+                error.detail = "entry " + std::to_string(index) + " of the " + table +
+                               " (at offset " + std::to_string(l2_offset) + "): " + error.detail;
+                return fail(std::move(error));
+            }
+            if (cluster->state == ClusterState::Compressed)
+                m_has_compressed = true;
+        }
+    }
+    return {};
 }
 
 Result<void> ClusterMap::load_l2(uint64_t l2_offset) {
@@ -99,10 +162,22 @@ Result<Cluster> ClusterMap::decode_compressed(uint64_t entry) const {
         cluster.compressed_size = sectors * 512 - (cluster.host_offset & 511);
     }
     const std::string where = "compressed cluster at offset " + std::to_string(cluster.host_offset);
+    // libqcow reads a compressed cluster of no bytes through a null
+    // pointer, and takes an entry whose offset and size bits are all zero
+    // for an unallocated cluster.
     if (cluster.compressed_size == 0)
         return fail(make_error(m_path, where + " has no data"));
+    if (cluster.host_offset == 0)
+        return fail(make_error(m_path, where + " overlaps the header"));
     if (cluster.host_offset >= m_file_size)
         return fail(make_error(m_path, where + " lies past the end of the file"));
+    // QEMU's block/qcow.c writes exactly the deflated bytes, at the end of
+    // the file, and libqcow reads exactly compressed_size bytes: all of them
+    // must be inside the file. (qcow2 is the other way round: QEMU counts
+    // whole sectors, the last one may be cut by the end of the file, and
+    // libqcow stops its read at the end of the file.)
+    if (m_format == Format::Qcow && cluster.compressed_size > m_file_size - cluster.host_offset)
+        return fail(make_error(m_path, where + " runs past the end of the file"));
     return cluster;
 }
 
@@ -134,8 +209,7 @@ Result<Cluster> ClusterMap::lookup(uint64_t offset) {
     // Past the L1 table nothing is allocated (QEMU reads it the same way).
     if (l1_index >= m_l1.size())
         return Cluster{ClusterState::Unallocated, 0, 0};
-    const uint64_t l2_offset =
-        m_format == Format::Qcow ? m_l1[l1_index] : m_l1[l1_index] & kQcow2OffsetMask;
+    const uint64_t l2_offset = PV_TRY(l2_offset_of(l1_index));
     if (l2_offset == 0)
         return Cluster{ClusterState::Unallocated, 0, 0};
     if (m_l2.empty() || l2_offset != m_l2_offset)

@@ -1,39 +1,16 @@
 #include "imgfmt/qcow/qcow_image.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 
+#include "imgfmt/qcow/deflate_check.hpp"
+
 namespace pv::img {
 
-namespace {
-
-// Inflates one compressed cluster the way QEMU's qcow2_decompress and
-// block/qcow.c's decompress_buffer do: raw deflate (window bits -12), the
-// output must fill the whole cluster, and input left over after it (the
-// rest of the last 512-byte sector) is ignored.
-Result<void> inflate_cluster(std::span<const std::byte> compressed, std::span<std::byte> cluster,
-                             const std::string& what) {
-    z_stream stream{};
-    if (::inflateInit2(&stream, -12) != Z_OK)
-        return fail(make_error(what, "cannot set up zlib"));
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(compressed.data()));
-    stream.avail_in = static_cast<uInt>(compressed.size());
-    stream.next_out = reinterpret_cast<Bytef*>(cluster.data());
-    stream.avail_out = static_cast<uInt>(cluster.size());
-    const int status = ::inflate(&stream, Z_FINISH);
-    const bool full = stream.avail_out == 0;
-    ::inflateEnd(&stream);
-    if ((status != Z_STREAM_END && status != Z_BUF_ERROR) || !full)
-        return fail(make_error(what, "compressed cluster does not inflate to a whole cluster"));
-    return {};
-}
-
-}  // namespace
-
-QcowImage::QcowImage(qcow::ClusterMap map, std::unique_ptr<BlockDevice> backing, std::string path)
+QcowImage::QcowImage(qcow::ClusterMap map, std::unique_ptr<qcow::LibqcowFile> libqcow,
+                     std::unique_ptr<BlockDevice> backing, std::string path)
     : m_map(std::move(map)),
+      m_libqcow(std::move(libqcow)),
       m_backing(std::move(backing)),
       m_path(std::move(path)),
       m_size(m_map.virtual_size()) {}
@@ -42,8 +19,14 @@ QcowImage::~QcowImage() = default;
 
 Result<std::unique_ptr<QcowImage>> QcowImage::open(const std::string& path, Format format,
                                                    std::unique_ptr<BlockDevice> backing) {
+    // The map checks every table entry first: libqcow only ever sees an
+    // image whose tables passed, and only one that has compressed clusters.
     qcow::ClusterMap map = PV_TRY(qcow::ClusterMap::open(path, format));
-    return std::unique_ptr<QcowImage>(new QcowImage(std::move(map), std::move(backing), path));
+    std::unique_ptr<qcow::LibqcowFile> libqcow;
+    if (map.has_compressed())
+        libqcow = PV_TRY(qcow::LibqcowFile::open(path));
+    return std::unique_ptr<QcowImage>(
+        new QcowImage(std::move(map), std::move(libqcow), std::move(backing), path));
 }
 
 Result<void> QcowImage::read_data(std::span<std::byte> buffer, uint64_t host_offset) {
@@ -53,23 +36,31 @@ Result<void> QcowImage::read_data(std::span<std::byte> buffer, uint64_t host_off
 }
 
 Result<void> QcowImage::read_compressed(std::span<std::byte> buffer, const qcow::Cluster& cluster,
-                                        uint64_t offset_in_cluster) {
+                                        uint64_t position) {
     const uint64_t cluster_size = m_map.cluster_size();
+    const uint64_t offset_in_cluster = position % cluster_size;
     if (m_inflated.size() != cluster_size || !(m_inflated_from == cluster)) {
-        // Bytes of the last sector that lie past the end of the file read
-        // as zeroes, as in QEMU; the map checked that the start is inside.
-        std::vector<std::byte> compressed(cluster.compressed_size, std::byte{0});
-        const uint64_t stored =
-            std::min(cluster.compressed_size, m_map.file_size() - cluster.host_offset);
+        // libqcow inflates the whole cluster (raw deflate, as QEMU writes
+        // it); we ask for it by its guest offset, up to the end of the disk,
+        // once we know its stream fills the cluster (libqcow would hand
+        // back uninitialized heap bytes for a stream that ends early).
+        const uint64_t cluster_start = position - offset_in_cluster;
         const std::string what =
             "read " + m_path + " at offset " + std::to_string(cluster.host_offset);
-        PV_TRY(pread_all(m_map.fd(), compressed.data(), stored, cluster.host_offset, what));
+        m_inflated.clear();
+        // open() saw this cluster's entry and opened libqcow; never rely on
+        // that with a null pointer.
+        if (m_libqcow == nullptr)
+            return fail(make_error(what, "compressed cluster the table check did not see"));
+        PV_TRY(
+            qcow::check_fills_cluster(m_map.fd(), m_map.file_size(), cluster, cluster_size, what));
         m_inflated.assign(cluster_size, std::byte{0});
         m_inflated_from = cluster;
-        auto inflated = inflate_cluster(compressed, m_inflated, what);
-        if (!inflated) {
+        const size_t length = static_cast<size_t>(std::min(cluster_size, m_size - cluster_start));
+        auto read = m_libqcow->read_at(std::span(m_inflated).first(length), cluster_start);
+        if (!read) {
             m_inflated.clear();
-            return fail(std::move(inflated.error()));
+            return fail(std::move(read.error()));
         }
     }
     std::copy_n(m_inflated.begin() + static_cast<std::ptrdiff_t>(offset_in_cluster), buffer.size(),
@@ -122,7 +113,7 @@ Result<void> QcowImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
                 PV_TRY(read_data(part, cluster.host_offset + in_cluster));
                 break;
             case qcow::ClusterState::Compressed:
-                PV_TRY(read_compressed(part, cluster, in_cluster));
+                PV_TRY(read_compressed(part, cluster, position));
                 break;
             case qcow::ClusterState::Zero:
                 std::fill(part.begin(), part.end(), std::byte{0});

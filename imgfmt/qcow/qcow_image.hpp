@@ -1,16 +1,19 @@
 #pragma once
 
 // qcow (version 1) and qcow2 (versions 2 and 3, compressed clusters
-// included) images, read-only. Our ClusterMap walks the L1/L2 tables; data
-// clusters are read with pread, compressed ones inflated with zlib (raw
-// deflate, as QEMU writes them), zero clusters read as zeroes and
-// unallocated clusters come from the backing device, of any format, the
-// way QEMU reads them (qcow2 spec, "Cluster mapping").
+// included) images, read-only. Our ClusterMap walks the L1/L2 tables (and
+// checks all of them at open); data clusters are read with pread,
+// compressed ones through libqcow (LibqcowFile), zero clusters read as
+// zeroes and unallocated clusters come from the backing device, of any
+// format, the way QEMU reads them (qcow2 spec, "Cluster mapping").
 //
-// These images used to be read through libqcow 20201213. It disagrees with
-// QEMU on zero clusters and backing chains, and hostile tables made it read
-// past its own buffers (tests/fuzz/qcow_image found three such inputs), so
-// no byte of a user's image reaches it any more.
+// libqcow 20201213 used to read every cluster. It disagrees with QEMU on
+// zero clusters and backing chains, and hostile tables made it read past
+// its own buffers (tests/fuzz/qcow_image found three such inputs): it now
+// inflates compressed clusters only, of images whose every table entry
+// ClusterMap has checked against what libqcow assumes, and only clusters
+// whose deflate stream check_fills_cluster (deflate_check.hpp) has seen
+// fill the whole cluster.
 
 #include <memory>
 #include <mutex>
@@ -20,6 +23,7 @@
 #include "imgfmt/block_device.hpp"
 #include "imgfmt/image.hpp"
 #include "imgfmt/qcow/cluster_map.hpp"
+#include "imgfmt/qcow/libqcow_file.hpp"
 
 namespace pv::img {
 
@@ -51,25 +55,28 @@ class QcowImage final : public BlockDevice {
     [[nodiscard]] BlockDevice* backing() const { return m_backing.get(); }
 
   private:
-    QcowImage(qcow::ClusterMap map, std::unique_ptr<BlockDevice> backing, std::string path);
+    QcowImage(qcow::ClusterMap map, std::unique_ptr<qcow::LibqcowFile> libqcow,
+              std::unique_ptr<BlockDevice> backing, std::string path);
     [[nodiscard]] Result<void> read_data(std::span<std::byte> buffer, uint64_t host_offset);
     [[nodiscard]] Result<void> read_compressed(std::span<std::byte> buffer,
-                                               const qcow::Cluster& cluster,
-                                               uint64_t offset_in_cluster);
+                                               const qcow::Cluster& cluster, uint64_t position);
     [[nodiscard]] Result<void> read_backing(std::span<std::byte> buffer, uint64_t offset);
     [[nodiscard]] Result<void> map_backing(std::vector<Extent>& extents, uint64_t offset,
                                            uint64_t length);
 
     qcow::ClusterMap m_map;
+    // Open only when the image has compressed clusters.
+    std::unique_ptr<qcow::LibqcowFile> m_libqcow;
     std::unique_ptr<BlockDevice> m_backing;
     std::string m_path;
     uint64_t m_size;
-    // The last compressed cluster inflated (where it is stored, and its
-    // contents): small sequential reads inside one cluster inflate it once.
+    // The last compressed cluster libqcow inflated (where it is stored, and
+    // its contents): small sequential reads inside one cluster inflate it
+    // once.
     qcow::Cluster m_inflated_from;
     std::vector<std::byte> m_inflated;
-    // The cluster map and the inflated cluster are caches: one reader at a
-    // time.
+    // The cluster map, libqcow's handle and the inflated cluster are
+    // caches: one reader at a time.
     std::mutex m_mutex;
 };
 

@@ -1,6 +1,7 @@
 // Fuzz target: opening a user's image the way every command does: format
-// detection by magic, header inspection, and the libqcow-backed reader for
-// qcow and qcow2 (or the raw reader), followed by a few reads. Backing files
+// detection by magic, header inspection, and the qcow/qcow2 reader (our
+// L1/L2 walk checking every entry at open, libqcow for compressed
+// clusters) or the raw reader, followed by a few reads. Backing files
 // are refused, as for any image we did not create.
 
 #include <algorithm>
