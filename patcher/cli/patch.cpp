@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "patcher/cli/commands.hpp"
+#include "patcher/cli/gc_scan.hpp"
 #include "patcher/cli/job_flags.hpp"
 
 namespace pv::cli {
@@ -60,6 +61,7 @@ Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
     if (!flags.output.empty() && flags.images.size() != 1)
         return fail(make_error("patch", "--output takes exactly one IMAGE"));
     FILE* out = flags.json ? stderr : stdout;
+    note_leftovers(flags.work_dir);
     std::vector<patcher::JobReport> reports;
     for (const auto& image : flags.images) {
         const auto options = PV_TRY(job_options(flags, image, mode));
