@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -120,21 +123,33 @@ std::vector<std::string> mount_points() {
     return points;
 }
 
-// The device and inode of every file some other process holds open.
-std::set<std::pair<dev_t, ino_t>> files_open_elsewhere() {
-    std::set<std::pair<dev_t, ino_t>> open;
+// The paths of the files other processes hold open. Read with readlink, as
+// stat through /proc/PID/fd would ask the file's filesystem, and a hung
+// FUSE server elsewhere would then hang gc.
+std::set<std::string> files_open_elsewhere() {
+    std::set<std::string> open;
     const auto self = std::to_string(::getpid());
     for (const auto& pid : list_directory("/proc")) {
         if (pid == self || !tag_pid(pid + "-0"))
             continue;
         const auto fd_dir = "/proc/" + pid + "/fd";
         for (const auto& fd : list_directory(fd_dir)) {
-            struct stat status {};
-            if (::stat((fd_dir + "/" + fd).c_str(), &status) == 0 && S_ISREG(status.st_mode))
-                open.emplace(status.st_dev, status.st_ino);
+            std::array<char, 4096> target{};
+            const auto length =
+                ::readlink((fd_dir + "/" + fd).c_str(), target.data(), target.size() - 1);
+            if (length > 0)
+                open.emplace(target.data(), static_cast<size_t>(length));
         }
     }
     return open;
+}
+
+// PATH with its directory's symlinks resolved, as /proc/PID/fd shows it.
+std::string resolved(const std::string& directory, const std::string& name) {
+    std::array<char, PATH_MAX> buffer{};
+    if (::realpath(directory.c_str(), buffer.data()) == nullptr)
+        return directory + "/" + name;
+    return std::string(buffer.data()) + "/" + name;
 }
 
 class Scanner {
@@ -224,7 +239,7 @@ class Scanner {
     const GcOptions& m_options;
     std::map<std::string, bool> m_stale_tags;
     std::set<std::string> m_live_targets;
-    std::optional<std::set<std::pair<dev_t, ino_t>>> m_open_files;  // read when first needed
+    std::optional<std::set<std::string>> m_open_files;  // read when first needed
     std::vector<Leftover> m_loops, m_mounts, m_dirs, m_temps, m_overlays, m_records;
     std::vector<std::string> m_live;
 };
@@ -299,7 +314,7 @@ void Scanner::add_temp_targets(const std::string& target, const std::string& why
         if (!m_open_files)
             m_open_files = files_open_elsewhere();
         if (m_live_targets.count(target) != 0 ||
-            m_open_files->count({status.st_dev, status.st_ino}) != 0) {
+            m_open_files->count(resolved(directory, name)) != 0) {
             m_live.push_back("temp target " + path + " (in use)");
             continue;
         }

@@ -221,6 +221,7 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
         }
         if ((trial + 1) % 50 == 0)
             fmt::print("  {} trials done\n", trial + 1);
+        std::fflush(stdout);
     }
     fmt::print("{:<16} outcomes\n", "kill point");
     for (const auto& [point, outcomes] : m_table) {
