@@ -86,7 +86,9 @@ Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
 
 void add_patch_commands(CLI::App& app, CommandResult& result) {
     auto* patch = app.add_subcommand(
-        "patch", "Patch images: overlay, sandbox, install the catalog's updates, commit");
+        "patch",
+        "Patch images: overlay, sandbox, install the catalog's updates, commit. Leftovers of "
+        "killed runs are not removed on start, only noted: `patchvisor gc` removes them");
     auto patch_flags = std::make_shared<JobFlags>();
     add_job_flags(*patch, *patch_flags, FlagSet::Patch);
     patch->callback([&result, patch_flags] {
