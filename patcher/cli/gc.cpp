@@ -20,8 +20,13 @@ struct GcFlags {
     bool dry_run = false;
 };
 
+// Absolute, normalized and without a trailing slash, as the paths gc
+// compares it with (mountinfo, loop backing files, job records) are written.
 std::string absolute(const std::string& path) {
-    return std::filesystem::absolute(path).lexically_normal().string();
+    auto text = std::filesystem::absolute(path).lexically_normal().string();
+    while (text.size() > 1 && text.back() == '/')
+        text.pop_back();
+    return text;
 }
 
 Result<int> run_gc(GcFlags flags) {
