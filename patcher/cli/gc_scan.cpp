@@ -233,7 +233,8 @@ class Scanner {
 
     void scan_job_records();
     void add_dead_job(const std::string& record_path, const patcher::JobRecord& record);
-    void add_temp_targets(const std::string& target, const std::string& why);
+    // Adds the dead temp files next to TARGET; false if one is in use.
+    bool add_temp_targets(const std::string& target, const std::string& why);
     void scan_orphan_overlays();
 
     const GcOptions& m_options;
@@ -295,11 +296,13 @@ void Scanner::add_dead_job(const std::string& record_path, const patcher::JobRec
     const auto why = fmt::format("job of pid {} is gone", record.owner.pid);
     if (file_exists(record.overlay))
         m_overlays.push_back({LeftoverKind::Overlay, record.overlay, why});
-    add_temp_targets(record.target, why);
-    m_records.push_back({LeftoverKind::JobRecord, record_path, why});
+    // A temp file still in use keeps the record, so a later gc finds it.
+    if (add_temp_targets(record.target, why))
+        m_records.push_back({LeftoverKind::JobRecord, record_path, why});
 }
 
-void Scanner::add_temp_targets(const std::string& target, const std::string& why) {
+bool Scanner::add_temp_targets(const std::string& target, const std::string& why) {
+    bool all_dead = true;
     const auto prefix = patcher::temp_target_prefix(target);
     const auto slash = prefix.rfind('/');
     const auto directory = prefix.substr(0, slash);
@@ -316,10 +319,12 @@ void Scanner::add_temp_targets(const std::string& target, const std::string& why
         if (m_live_targets.count(target) != 0 ||
             m_open_files->count(resolved(directory, name)) != 0) {
             m_live.push_back("temp target " + path + " (in use)");
+            all_dead = false;
             continue;
         }
         m_temps.push_back({LeftoverKind::TempTarget, path, why});
     }
+    return all_dead;
 }
 
 // Overlays without a record: the record is written before the overlay and

@@ -106,6 +106,7 @@ TEST_F(Gc, KeepsATempTargetSomeProcessHoldsOpen) {
     std::ifstream held(temp);  // this test process holds it, as a writer would
     gc();
     EXPECT_TRUE(fs::exists(temp));
+    EXPECT_TRUE(fs::exists(m_work + "/dead.job.json")) << "kept: it names the temp file";
     held.close();
     gc();
     EXPECT_FALSE(fs::exists(temp));
