@@ -84,10 +84,26 @@ Result<void> remove_runtime_dir(const std::string& path) {
     return remove_path(path, true);
 }
 
+// Writing to .../N/abort ends every request of connection N with an error
+// (Documentation/filesystems/fuse.rst, "Aborting a filesystem connection").
+Result<void> abort_fuse_connection(const std::string& connection) {
+    // fusectl may not be mounted yet (its directory is then empty).
+    if (::access(connection.c_str(), F_OK) != 0)
+        (void)::mount("fusectl", kFuseConnections, "fusectl", 0, nullptr);
+    auto fd = Fd::open(connection + "/abort", O_WRONLY);
+    if (!fd)
+        return {};  // the connection is gone already
+    if (::write(fd->get(), "1", 1) != 1)
+        return fail(errno_error("abort FUSE connection " + connection));
+    return {};
+}
+
 }  // namespace
 
 Result<void> remove_leftover(const Leftover& leftover) {
     switch (leftover.kind) {
+        case LeftoverKind::FuseConnection:
+            return abort_fuse_connection(leftover.path);
         case LeftoverKind::LoopDevice:
             return detach_loop(leftover.path);
         case LeftoverKind::Mount:

@@ -110,17 +110,50 @@ std::string unescape_mount_path(const std::string& text) {
     return path;
 }
 
-std::vector<std::string> mount_points() {
-    std::vector<std::string> points;
+struct MountPoint {
+    std::string path;
+    std::string device;  // "major:minor"; for FUSE the minor names the connection
+    std::string type;    // "fuse.patchvisor"
+};
+
+std::vector<MountPoint> mount_points() {
+    std::vector<MountPoint> points;
     std::ifstream in("/proc/self/mountinfo");
     std::string line;
     while (std::getline(in, line)) {
         std::istringstream fields(line);
-        std::string id, parent, device, root, point;
-        if (fields >> id >> parent >> device >> root >> point)
-            points.push_back(unescape_mount_path(point));
+        std::string id, parent, device, root, point, field, type;
+        if (!(fields >> id >> parent >> device >> root >> point))
+            continue;
+        while (fields >> field && field != "-") {
+        }
+        fields >> type;
+        points.push_back({unescape_mount_path(point), device, type});
     }
     return points;
+}
+
+// Whether PID is on its way out (PF_EXITING in the flags, /proc/PID/stat
+// field 9). A SIGKILLed patchvisor can stay there for good: closing its loop
+// device waits for a read that its own FUSE thread, already gone, would
+// have answered, and its /dev/fuse descriptor, which would abort the
+// connection, is closed only after that. Aborting the connection frees it.
+bool process_exiting(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos)
+        return false;
+    std::istringstream fields(stat.substr(close + 1));
+    std::string field;
+    for (int index = 3; index <= 9; ++index)
+        fields >> field;
+    constexpr unsigned long kPfExiting = 0x4;  // include/linux/sched.h
+    try {
+        return (std::stoul(field) & kPfExiting) != 0;
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 // The paths of the files other processes hold open. Read with readlink, as
@@ -164,7 +197,8 @@ class Scanner {
         scan_orphan_overlays();
         GcScan scan;
         scan.live = std::move(m_live);
-        for (auto* group : {&m_loops, &m_mounts, &m_dirs, &m_temps, &m_overlays, &m_records})
+        for (auto* group :
+             {&m_connections, &m_loops, &m_mounts, &m_dirs, &m_temps, &m_overlays, &m_records})
             scan.leftovers.insert(scan.leftovers.end(), group->begin(), group->end());
         return scan;
     }
@@ -187,9 +221,10 @@ class Scanner {
             return known->second;
         struct stat status {};
         const int pid = *tag_pid(tag);
-        const bool stale = ::lstat((m_options.runtime_root + "/" + tag).c_str(), &status) == 0
-                               ? !runtime_owner_may_run(pid, status)
-                               : !process_exists(pid);
+        const bool stale = process_exiting(pid) ||
+                           (::lstat((m_options.runtime_root + "/" + tag).c_str(), &status) == 0
+                                ? !runtime_owner_may_run(pid, status)
+                                : !process_exists(pid));
         m_stale_tags[tag] = stale;
         if (!stale)
             m_live.push_back(
@@ -223,11 +258,18 @@ class Scanner {
         auto points = mount_points();
         // Deepest first, so a mount on top of another goes first.
         std::sort(points.begin(), points.end(),
-                  [](const auto& a, const auto& b) { return a.size() > b.size(); });
+                  [](const auto& a, const auto& b) { return a.path.size() > b.path.size(); });
         for (const auto& point : points) {
-            const auto tag = tag_of(point);
-            if (!tag.empty() && tag_is_stale(tag))
-                m_mounts.push_back({LeftoverKind::Mount, point, "of dead " + tag});
+            const auto tag = tag_of(point.path);
+            if (tag.empty() || !tag_is_stale(tag))
+                continue;
+            const auto colon = point.device.find(':');
+            if (point.type.starts_with("fuse") && colon != std::string::npos)
+                m_connections.push_back(
+                    {LeftoverKind::FuseConnection,
+                     std::string(kFuseConnections) + "/" + point.device.substr(colon + 1),
+                     "FUSE export of dead " + tag});
+            m_mounts.push_back({LeftoverKind::Mount, point.path, "of dead " + tag});
         }
     }
 
@@ -241,7 +283,7 @@ class Scanner {
     std::map<std::string, bool> m_stale_tags;
     std::set<std::string> m_live_targets;
     std::optional<std::set<std::string>> m_open_files;  // read when first needed
-    std::vector<Leftover> m_loops, m_mounts, m_dirs, m_temps, m_overlays, m_records;
+    std::vector<Leftover> m_connections, m_loops, m_mounts, m_dirs, m_temps, m_overlays, m_records;
     std::vector<std::string> m_live;
 };
 
@@ -351,6 +393,8 @@ void Scanner::scan_orphan_overlays() {
 
 const char* leftover_kind_name(LeftoverKind kind) {
     switch (kind) {
+        case LeftoverKind::FuseConnection:
+            return "fuse-connection";
         case LeftoverKind::LoopDevice:
             return "loop-device";
         case LeftoverKind::Mount:

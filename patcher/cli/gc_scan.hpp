@@ -12,7 +12,10 @@
 // Nothing of a live process is ever touched: a job record names its owner
 // by pid, start time and boot id; a runtime directory, which only names a
 // pid, counts as live while that pid runs a process that started before the
-// directory last changed; a temp file some process holds open is live.
+// directory last changed; a temp file some process holds open is live. An
+// owner that is exiting (SIGKILLed but stuck in the kernel, see
+// process_exiting in gc_scan.cpp) counts as dead: its FUSE connection is
+// aborted, which lets it finish dying.
 
 #include <string>
 #include <vector>
@@ -21,7 +24,18 @@
 
 namespace pv::cli {
 
-enum class LeftoverKind { LoopDevice, Mount, RuntimeDir, TempTarget, Overlay, JobRecord };
+enum class LeftoverKind {
+    FuseConnection,  // /sys/fs/fuse/connections/N of a dead export: aborted
+    LoopDevice,
+    Mount,
+    RuntimeDir,
+    TempTarget,
+    Overlay,
+    JobRecord,
+};
+
+// Where fusectl shows FUSE connections (mounted by gc when absent).
+inline constexpr const char* kFuseConnections = "/sys/fs/fuse/connections";
 
 [[nodiscard]] const char* leftover_kind_name(LeftoverKind kind);
 
@@ -37,7 +51,8 @@ struct GcOptions {
 };
 
 struct GcScan {
-    // In the order they must be removed: loop devices before the mounts
+    // In the order they must be removed: FUSE connections aborted first
+    // (a read stuck on one holds a loop device), loop devices before the mounts
     // their backing files live on, mounts before the directories, and a
     // job's record after its files (a failed removal keeps the record, so
     // the next gc still finds them).

@@ -135,16 +135,21 @@ class CrashMatrix : public ::testing::Test {
         return found;
     }
 
+    // Runs patchvisor gc and tallies what it removed.
+    void run_gc() {
+        const auto gc = run(quote(built_binary("patcher/cli/patchvisor")) +
+                            " gc --json --work-dir " + quote(m_work) + " 2>/dev/null | cat");
+        const auto report = nlohmann::json::parse(gc.output, nullptr, false);
+        if (!report.is_discarded())
+            for (const auto& item : report.value("removed", nlohmann::json::array()))
+                ++m_removed[item.value("kind", "?")];
+    }
+
     // Runs gc (again, up to three times, if the kernel is still tearing the
     // killed run down) and tallies what it removed; false if leftovers stay.
     bool collect_garbage(int pid, const Sample& sample, std::string& leftovers) {
         for (int attempt = 1; attempt <= 3; ++attempt) {
-            const auto gc = run(quote(built_binary("patcher/cli/patchvisor")) +
-                                " gc --json --work-dir " + quote(m_work) + " 2>/dev/null | cat");
-            const auto report = nlohmann::json::parse(gc.output, nullptr, false);
-            if (!report.is_discarded())
-                for (const auto& item : report.value("removed", nlohmann::json::array()))
-                    ++m_removed[item.value("kind", "?")];
+            run_gc();
             leftovers = leftovers_of(pid, sample);
             if (leftovers.empty()) {
                 ++m_gc_runs[attempt];
@@ -162,6 +167,7 @@ class CrashMatrix : public ::testing::Test {
     std::map<std::string, std::map<std::string, unsigned>> m_table;  // point → outcome → count
     std::map<std::string, unsigned> m_removed;                       // gc: kind → count
     std::map<int, unsigned> m_gc_runs;                               // gc runs needed → trials
+    unsigned m_stuck = 0;  // killed jobs that hung in exit until gc freed them
 };
 
 TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
@@ -195,7 +201,16 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
             plan.delay = std::chrono::milliseconds(static_cast<int64_t>(1000 * moment(random)));
             point = "random";
         }
-        const auto job = run_and_kill(patch_command(sample), plan);
+        const auto job = run_and_kill(patch_command(sample), plan, [this] { run_gc(); });
+        if (job.stuck_in_exit) {
+            ++m_stuck;
+            fmt::print("  trial {} ({}): the killed job hung in exit; gc {} it\n", trial, point,
+                       job.reaped ? "freed" : "did NOT free");
+        }
+        if (!job.reaped) {
+            ADD_FAILURE() << "trial " << trial << ": patchvisor " << job.pid << " never exited";
+            break;
+        }
         std::string outcome;
         if (sparse_sha256(sample.copy) == sample.pristine_sha) {
             outcome = "untouched";
@@ -245,6 +260,7 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
         fmt::print("gc removed {} {}\n", count, kind);
     for (const auto& [runs, count] : m_gc_runs)
         fmt::print("clean after gc run {}: {} trials\n", runs, count);
+    fmt::print("killed jobs hung in exit until gc aborted their FUSE connection: {}\n", m_stuck);
     fmt::print("partial images: {}, trials with leftovers after gc: {}\n", partial,
                leftover_trials);
     EXPECT_EQ(partial, 0u);

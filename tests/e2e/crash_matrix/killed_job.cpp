@@ -36,9 +36,21 @@ int spawn(const std::vector<std::string>& arguments, int stderr_fd) {
     return pid;
 }
 
+// waitpid with a deadline; false if PID is still there after TIMEOUT.
+bool wait_for(int pid, int& status, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        ::usleep(20'000);
+    }
+    return true;
+}
+
 }  // namespace
 
-KilledJob run_and_kill(const std::vector<std::string>& arguments, const KillPlan& plan) {
+KilledJob run_and_kill(const std::vector<std::string>& arguments, const KillPlan& plan,
+                       const std::function<void()>& free_stuck) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
         return {};
@@ -88,7 +100,13 @@ KilledJob run_and_kill(const std::vector<std::string>& arguments, const KillPlan
     }
     ::close(pipe_fds[0]);
     int status = 0;
-    ::waitpid(job.pid, &status, 0);
+    if (!wait_for(job.pid, status, std::chrono::seconds(job.killed ? 5 : 600))) {
+        job.stuck_in_exit = true;
+        free_stuck();
+        if (!wait_for(job.pid, status, std::chrono::seconds(30)))
+            return job;
+    }
+    job.reaped = true;
     job.elapsed = std::chrono::steady_clock::now() - started;
     if (WIFEXITED(status)) {
         // It got there first: the kill (if sent) hit a process already done.
