@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "patcher/cli/commands.hpp"
+#include "patcher/cli/gc_scan.hpp"
 #include "patcher/cli/job_flags.hpp"
 
 namespace pv::cli {
@@ -137,6 +138,7 @@ Result<int> run_batch(const JobFlags& flags, unsigned jobs) {
     std::vector<patcher::JobOptions> options;
     for (const auto& image : flags.images)
         options.push_back(PV_TRY(job_options(flags, image, patcher::JobMode::Patch)));
+    note_leftovers(flags.work_dir);
     std::vector<patcher::JobReport> reports(options.size());
     StatusBoard board(flags.images);
     std::atomic<size_t> next{0};

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "patcher/cli/commands.hpp"
+#include "patcher/cli/gc_scan.hpp"
 #include "patcher/cli/job_flags.hpp"
 
 namespace pv::cli {
@@ -60,6 +61,7 @@ Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
     if (!flags.output.empty() && flags.images.size() != 1)
         return fail(make_error("patch", "--output takes exactly one IMAGE"));
     FILE* out = flags.json ? stderr : stdout;
+    note_leftovers(flags.work_dir);
     std::vector<patcher::JobReport> reports;
     for (const auto& image : flags.images) {
         const auto options = PV_TRY(job_options(flags, image, mode));
@@ -84,7 +86,9 @@ Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
 
 void add_patch_commands(CLI::App& app, CommandResult& result) {
     auto* patch = app.add_subcommand(
-        "patch", "Patch images: overlay, sandbox, install the catalog's updates, commit");
+        "patch",
+        "Patch images: overlay, sandbox, install the catalog's updates, commit. Leftovers of "
+        "killed runs are not removed on start, only noted: `patchvisor gc` removes them");
     auto patch_flags = std::make_shared<JobFlags>();
     add_job_flags(*patch, *patch_flags, FlagSet::Patch);
     patch->callback([&result, patch_flags] {

@@ -14,42 +14,57 @@
 #include "patcher/detect/catalog.hpp"
 #include "patcher/detect/detect.hpp"
 #include "patcher/job/agent_steps.hpp"
+#include "patcher/job/job_record.hpp"
 #include "patcher/job/phase_clock.hpp"
 
 namespace pv::patcher {
 
 namespace {
 
-// The overlay and the agent log of one job, named after the image and
-// removed (the overlay) when the job ends, however it ends.
+// The overlay, the agent log and the intent record of one job, named after
+// the image; the overlay and then the record are removed when the job ends,
+// however it ends.
 class JobFiles {
   public:
-    static Result<JobFiles> create(const std::string& work_dir, const std::string& image) {
+    // Writes the intent record (job_record.hpp) before any other file.
+    static Result<JobFiles> create(const std::string& work_dir, const std::string& image,
+                                   const std::string& target) {
         std::error_code error;
         std::filesystem::create_directories(work_dir, error);
         if (error)
             return fail(make_error("create the work directory " + work_dir, error.message()));
         static std::atomic<unsigned> counter{0};
-        const auto stem =
-            fmt::format("{}/{}-{}-{}", work_dir, std::filesystem::path(image).filename().string(),
-                        ::getpid(), counter++);
-        return JobFiles(stem + ".overlay.qcow2", stem + ".agent.log");
+        const auto stem = fmt::format(
+            "{}/{}-{}-{}", std::filesystem::absolute(work_dir).lexically_normal().string(),
+            std::filesystem::path(image).filename().string(), ::getpid(), counter++);
+        JobRecord record{PV_TRY(current_process_identity()), image, target,
+                         stem + ".overlay.qcow2"};
+        PV_TRY(write_job_record(stem + kJobRecordSuffix, record));
+        return JobFiles(stem + ".overlay.qcow2", stem + ".agent.log", stem + kJobRecordSuffix);
     }
     JobFiles(JobFiles&& other) noexcept
-        : overlay(std::move(other.overlay)), agent_log(std::move(other.agent_log)) {
+        : overlay(std::move(other.overlay)),
+          agent_log(std::move(other.agent_log)),
+          record(std::move(other.record)) {
         other.overlay.clear();
+        other.record.clear();
     }
     ~JobFiles() {
         if (!overlay.empty())
             ::unlink(overlay.c_str());
+        if (!record.empty())
+            ::unlink(record.c_str());
     }
 
     std::string overlay;
     std::string agent_log;
+    std::string record;
 
   private:
-    JobFiles(std::string overlay_path, std::string log_path)
-        : overlay(std::move(overlay_path)), agent_log(std::move(log_path)) {}
+    JobFiles(std::string overlay_path, std::string log_path, std::string record_path)
+        : overlay(std::move(overlay_path)),
+          agent_log(std::move(log_path)),
+          record(std::move(record_path)) {}
 };
 
 Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, img::Format format,
@@ -111,7 +126,7 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
     observer.sandbox_chosen(report.sandbox_kind, choice.reason);
 
     clock.start("overlay");
-    auto files = PV_TRY(JobFiles::create(options.work_dir, image));
+    auto files = PV_TRY(JobFiles::create(options.work_dir, image, options.output.value_or(image)));
     auto overlay = PV_TRY(make_overlay(image, format, files.overlay));
     report.agent_log = files.agent_log;
     clock.finish(files.overlay);
