@@ -11,14 +11,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <utility>
 
 #include "patcher/sandbox/jail/confinement.hpp"
 #include "patcher/sandbox/jail/jail_root.hpp"
@@ -203,47 +200,6 @@ Result<JailProcess> JailProcess::spawn(const JailSpec& spec) {
     status_write.reset();
     PV_TRY(read_child_failure(status_read.get(), spec.program, root));
     return process;
-}
-
-JailProcess::JailProcess(JailProcess&& other) noexcept
-    : m_pid(std::exchange(other.m_pid, -1)),
-      m_pidfd(std::move(other.m_pidfd)),
-      m_reaped(std::exchange(other.m_reaped, true)) {}
-
-JailProcess::~JailProcess() {
-    if (m_reaped || !m_pidfd.valid())
-        return;
-    (void)kill();
-    if (auto reaped = reap(true); !reaped)
-        std::fprintf(stderr, "patchvisor: %s\n", reaped.error().message().c_str());
-}
-
-Result<void> JailProcess::kill() const {
-    if (m_reaped)
-        return {};
-    if (::syscall(SYS_pidfd_send_signal, m_pidfd.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
-        return fail(errno_error("kill jail PID 1 (pid " + std::to_string(m_pid) + ")"));
-    return {};
-}
-
-Result<std::optional<ProcessEnd>> JailProcess::reap(bool block) {
-    if (m_reaped)
-        return fail(make_error("reap jail process", "already reaped"));
-    siginfo_t info{};
-    int result;
-    do {
-        result = ::waitid(P_PIDFD, static_cast<id_t>(m_pidfd.get()), &info,
-                          WEXITED | (block ? 0 : WNOHANG));
-    } while (result != 0 && errno == EINTR);
-    if (result != 0)
-        return fail(errno_error("wait for jail process " + std::to_string(m_pid)));
-    if (info.si_pid == 0)
-        return std::optional<ProcessEnd>();
-    m_reaped = true;
-    ProcessEnd end;
-    end.exited = info.si_code == CLD_EXITED;
-    (end.exited ? end.exit_status : end.signal) = info.si_status;
-    return std::optional<ProcessEnd>(end);
 }
 
 }  // namespace pv::sandbox

@@ -14,12 +14,13 @@
 
 #include <sys/types.h>
 
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "patcher/sandbox/child_process.hpp"
 
 namespace pv::sandbox {
 
@@ -37,42 +38,16 @@ struct JailSpec {
     std::string hostname = "patchvisor-jail";
 };
 
-// How a reaped process ended, from waitid(2).
-struct ProcessEnd {
-    bool exited = false;  // else killed by `signal`
-    int exit_status = 0;
-    int signal = 0;
-};
-
-class JailProcess {
+// The pidfd owner is ChildProcess; this adds only how the jail starts.
+// Its kill() is SIGKILL to PID 1, which takes the whole pid namespace down.
+class JailProcess : public ChildProcess {
   public:
     // Starts the process. The calling thread should live as long as the
     // process: PR_SET_PDEATHSIG fires when the thread that created it ends.
     [[nodiscard]] static Result<JailProcess> spawn(const JailSpec& spec);
 
-    JailProcess(JailProcess&& other) noexcept;
-    JailProcess& operator=(JailProcess&&) = delete;
-    JailProcess(const JailProcess&) = delete;
-    JailProcess& operator=(const JailProcess&) = delete;
-    // Kills and reaps the process if that has not happened yet.
-    ~JailProcess();
-
-    [[nodiscard]] pid_t pid() const { return m_pid; }
-    // Becomes readable when the process ends (poll(2)).
-    [[nodiscard]] int pidfd() const { return m_pidfd.get(); }
-
-    // SIGKILL to PID 1, which takes the whole pid namespace down. Through
-    // the pidfd, so it can never hit a reused pid; harmless once it ended.
-    [[nodiscard]] Result<void> kill() const;
-    // Reaps the process if it has ended (or, with BLOCK, once it has).
-    [[nodiscard]] Result<std::optional<ProcessEnd>> reap(bool block);
-
   private:
-    JailProcess(pid_t pid, Fd pidfd) : m_pid(pid), m_pidfd(std::move(pidfd)) {}
-
-    pid_t m_pid = -1;
-    Fd m_pidfd;
-    bool m_reaped = false;
+    JailProcess(pid_t pid, Fd pidfd) : ChildProcess(pid, std::move(pidfd), "jail PID 1") {}
 };
 
 }  // namespace pv::sandbox

@@ -89,7 +89,7 @@ void Supervisor::supervise(JailProcess& process) {
     auto reaped = process.reap(true);
     AgentOutcome outcome{Ending::Stopped, 0, 0};
     if (reaped && *reaped) {
-        const ProcessEnd& end = **reaped;
+        const ChildEnd& end = **reaped;
         const bool ours = !end.exited && end.signal == SIGKILL && (timed_out || stopped);
         if (end.exited)
             outcome = {Ending::Exited, end.exit_status, 0};

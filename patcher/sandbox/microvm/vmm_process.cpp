@@ -6,12 +6,9 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <utility>
 
 extern char** environ;
 
@@ -73,13 +70,6 @@ Result<void> read_child_failure(int read_fd, const std::string& program) {
     return fail(errno_error("start " + program, error));
 }
 
-ChildEnd end_from(const siginfo_t& info) {
-    ChildEnd end;
-    end.exited = info.si_code == CLD_EXITED;
-    (end.exited ? end.exit_status : end.signal) = info.si_status;
-    return end;
-}
-
 }  // namespace
 
 Result<VmmProcess> VmmProcess::spawn(const VmmLaunch& launch) {
@@ -112,55 +102,6 @@ Result<VmmProcess> VmmProcess::spawn(const VmmLaunch& launch) {
     status_write.reset();
     PV_TRY(read_child_failure(status_read.get(), launch.program));
     return process;
-}
-
-VmmProcess::VmmProcess(VmmProcess&& other) noexcept
-    : m_pid(std::exchange(other.m_pid, -1)),
-      m_pidfd(std::move(other.m_pidfd)),
-      m_reaped(std::exchange(other.m_reaped, true)) {}
-
-VmmProcess::~VmmProcess() {
-    if (m_reaped || !m_pidfd.valid())
-        return;
-    (void)kill();
-    if (auto reaped = reap(true); !reaped)
-        std::fprintf(stderr, "patchvisor: %s\n", reaped.error().message().c_str());
-}
-
-Result<void> VmmProcess::kill() const {
-    if (m_reaped)
-        return {};
-    if (::syscall(SYS_pidfd_send_signal, m_pidfd.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
-        return fail(errno_error("kill patchvisor-vmm (pid " + std::to_string(m_pid) + ")"));
-    return {};
-}
-
-std::optional<ChildEnd> VmmProcess::peek() const {
-    if (m_reaped || !m_pidfd.valid())
-        return std::nullopt;
-    siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(m_pidfd.get()), &info, WEXITED | WNOHANG | WNOWAIT) !=
-            0 ||
-        info.si_pid == 0)
-        return std::nullopt;
-    return end_from(info);
-}
-
-Result<std::optional<ChildEnd>> VmmProcess::reap(bool block) {
-    if (m_reaped)
-        return fail(make_error("reap patchvisor-vmm", "already reaped"));
-    siginfo_t info{};
-    int result;
-    do {
-        result = ::waitid(P_PIDFD, static_cast<id_t>(m_pidfd.get()), &info,
-                          WEXITED | (block ? 0 : WNOHANG));
-    } while (result != 0 && errno == EINTR);
-    if (result != 0)
-        return fail(errno_error("wait for patchvisor-vmm (pid " + std::to_string(m_pid) + ")"));
-    if (info.si_pid == 0)
-        return std::optional<ChildEnd>();
-    m_reaped = true;
-    return std::optional<ChildEnd>(end_from(info));
 }
 
 }  // namespace pv::sandbox

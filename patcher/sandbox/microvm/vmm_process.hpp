@@ -8,12 +8,13 @@
 
 #include <sys/types.h>
 
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "patcher/sandbox/child_process.hpp"
 
 namespace pv::sandbox {
 
@@ -24,42 +25,15 @@ struct VmmLaunch {
     int stderr_fd = -1;
 };
 
-// How a reaped child ended, from waitid(2).
-struct ChildEnd {
-    bool exited = false;  // else killed by `signal`
-    int exit_status = 0;
-    int signal = 0;
-};
-
-class VmmProcess {
+// The pidfd owner (kill, peek, reap, kill-and-reap on destruction) is
+// ChildProcess; this adds only how the VMM starts.
+class VmmProcess : public ChildProcess {
   public:
     // Returns once the program runs (exec succeeded) or failed to start.
     [[nodiscard]] static Result<VmmProcess> spawn(const VmmLaunch& launch);
 
-    VmmProcess(VmmProcess&& other) noexcept;
-    VmmProcess& operator=(VmmProcess&&) = delete;
-    VmmProcess(const VmmProcess&) = delete;
-    VmmProcess& operator=(const VmmProcess&) = delete;
-    // Kills and reaps the process if that has not happened yet.
-    ~VmmProcess();
-
-    [[nodiscard]] pid_t pid() const { return m_pid; }
-    // Becomes readable when the process ends (poll(2)).
-    [[nodiscard]] int pidfd() const { return m_pidfd.get(); }
-
-    // SIGKILL through the pidfd; harmless once the process ended.
-    [[nodiscard]] Result<void> kill() const;
-    // How it ended, without reaping it (WNOWAIT), or nothing while it runs.
-    [[nodiscard]] std::optional<ChildEnd> peek() const;
-    // Reaps the process if it has ended (or, with BLOCK, once it has).
-    [[nodiscard]] Result<std::optional<ChildEnd>> reap(bool block);
-
   private:
-    VmmProcess(pid_t pid, Fd pidfd) : m_pid(pid), m_pidfd(std::move(pidfd)) {}
-
-    pid_t m_pid = -1;
-    Fd m_pidfd;
-    bool m_reaped = false;
+    VmmProcess(pid_t pid, Fd pidfd) : ChildProcess(pid, std::move(pidfd), "patchvisor-vmm") {}
 };
 
 }  // namespace pv::sandbox

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vmm/devices/block/block_request.hpp"
+#include "vmm/virtio/serve_queue.hpp"
 
 namespace pv::vmm {
 namespace {
@@ -98,30 +99,10 @@ void VirtioBlock::queue_notify(uint16_t queue) {
     std::lock_guard lock(m_mutex);
     if (queue != 0 || !m_queue)
         return;
-    bool used = false;
-    while (true) {
-        auto next = m_queue->pop();
-        if (!next && next.error().fatal) {
-            // §2.1.2: a ring we cannot trust needs a reset by the driver.
-            m_interrupt->signal_device_error();
-            break;
-        }
-        if (next && !*next)
-            break;
-        // A malformed chain goes back to the driver unread, with length 0;
-        // a head outside the table names no chain and cannot be returned.
-        const uint16_t head = next ? (*next)->head : next.error().head;
-        if (head >= m_queue->layout().size)
-            continue;
-        const uint32_t length = next ? process(**next, m_queue->memory()) : 0;
-        if (!m_queue->add_used(head, length)) {
-            m_interrupt->signal_device_error();
-            break;
-        }
-        used = true;
-    }
-    if (used)
-        m_interrupt->signal_used_buffer();
+    const auto serve = [this](const virtio::DescriptorChain* chain) -> uint32_t {
+        return chain ? process(*chain, m_queue->memory()) : 0;
+    };
+    virtio::serve_queue(*m_queue, *m_interrupt, serve);
 }
 
 }  // namespace pv::vmm

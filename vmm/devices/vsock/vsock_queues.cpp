@@ -2,6 +2,7 @@
 // (virtio 1.2 §5.10.6.1, §5.10.6.2).
 
 #include "vmm/devices/vsock/vsock.hpp"
+#include "vmm/virtio/serve_queue.hpp"
 
 namespace pv::vmm::vsock {
 
@@ -21,40 +22,21 @@ void VirtioVsock::process() {
 }
 
 void VirtioVsock::process_tx() {
-    bool used = false;
-    while (m_tx && m_replies.size() < m_options.max_replies) {
-        auto next = m_tx->pop();
-        if (!next && next.error().fatal) {
-            // §2.1.2: a ring we cannot trust needs a reset by the driver.
-            m_interrupt->signal_device_error();
-            break;
-        }
-        if (next && !*next)
-            break;
-        // A chain the queue refused goes back unread; a head outside the
-        // table names no chain and cannot be returned.
-        const uint16_t head = next ? (*next)->head : next.error().head;
-        if (head >= m_tx->layout().size) {
-            ++m_stats.dropped_packets;
-            continue;
-        }
-        if (next) {
-            auto header = parse_packet(**next, m_tx->memory(), m_scratch);
-            if (header)
+    // TX stops while the RSTs owed to the guest fill their queue.
+    const auto room_for_replies = [this] { return m_replies.size() < m_options.max_replies; };
+    // The device writes nothing into a TX chain: its used length is 0.
+    const auto serve = [this](const virtio::DescriptorChain* chain) -> uint32_t {
+        if (chain) {
+            if (auto header = parse_packet(*chain, m_tx->memory(), m_scratch)) {
                 handle_packet(*header, m_scratch);
-            else
-                ++m_stats.dropped_packets;
-        } else {
-            ++m_stats.dropped_packets;
+                return 0;
+            }
         }
-        if (!m_tx->add_used(head, 0)) {
-            m_interrupt->signal_device_error();
-            break;
-        }
-        used = true;
-    }
-    if (used)
-        m_interrupt->signal_used_buffer();
+        // A chain the queue refused, or a packet we cannot read.
+        ++m_stats.dropped_packets;
+        return 0;
+    };
+    virtio::serve_queue(*m_tx, *m_interrupt, room_for_replies, serve);
 }
 
 void VirtioVsock::process_rx() {
