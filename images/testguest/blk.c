@@ -78,26 +78,20 @@ static uint64_t verify(const uint8_t* target, uint64_t length, uint8_t value) {
 }
 
 uint64_t blk_parse_option(const char* cmdline, const char* key, uint64_t fallback) {
-    for (const char* text = cmdline; *text; ++text) {
-        int index = 0;
-        while (key[index] && text[index] == key[index])
-            ++index;
-        if (key[index])
-            continue;
-        const char* digits = text + index;
-        int hex = digits[0] == '0' && digits[1] == 'x';
-        uint64_t value = 0;
-        for (digits += hex ? 2 : 0;; ++digits) {
-            char c = *digits;
-            if (c >= '0' && c <= '9')
-                value = value * (hex ? 16 : 10) + (uint64_t)(c - '0');
-            else if (hex && c >= 'a' && c <= 'f')
-                value = value * 16 + (uint64_t)(c - 'a' + 10);
-            else
-                return value;
-        }
+    const char* digits = find_after(cmdline, key);
+    if (!digits)
+        return fallback;
+    int hex = digits[0] == '0' && digits[1] == 'x';
+    uint64_t value = 0;
+    for (digits += hex ? 2 : 0;; ++digits) {
+        char c = *digits;
+        if (c >= '0' && c <= '9')
+            value = value * (hex ? 16 : 10) + (uint64_t)(c - '0');
+        else if (hex && c >= 'a' && c <= 'f')
+            value = value * 16 + (uint64_t)(c - 'a' + 10);
+        else
+            return value;
     }
-    return fallback;
 }
 
 uint32_t blk_submit(const struct virtq_buffer* buffers, int count, int sleep) {

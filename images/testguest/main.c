@@ -96,15 +96,19 @@ void interrupt_handler(struct frame* frame) {
     fail("exception", frame->error_code);
 }
 
-static int contains(const char* text, const char* word) {
+const char* find_after(const char* text, const char* key) {
     for (; *text; ++text) {
-        const char *a = text, *b = word;
+        const char *a = text, *b = key;
         while (*a && *b && *a == *b)
             ++a, ++b;
         if (!*b)
-            return 1;
+            return a;
     }
     return 0;
+}
+
+static int contains(const char* text, const char* word) {
+    return find_after(text, word) != 0;
 }
 
 /* Failure modes the VMM's tests provoke on purpose, chosen on the command

@@ -39,6 +39,8 @@ extern char probe_read_access[], probe_fault[];
 
 /* main.c */
 void interrupt_handler(struct frame* frame);
+/* Just past the first occurrence of KEY in TEXT, or 0 (command line lookups). */
+const char* find_after(const char* text, const char* key);
 
 /* The CPL3 workload and its expected result, shared with the host-side test
    (tests/integration/vmm) which recomputes it. */

@@ -83,13 +83,7 @@ static uint64_t parse_hex(const char** text) {
 /* The IRQ of the "virtio_mmio.device=4K@BASE:IRQ" entry naming BASE. */
 static uint32_t irq_from_cmdline(const char* cmdline, uint64_t base) {
     static const char key[] = "virtio_mmio.device=4K@0x";
-    for (const char* text = cmdline; *text; ++text) {
-        int index = 0;
-        while (key[index] && text[index] == key[index])
-            ++index;
-        if (key[index])
-            continue;
-        const char* cursor = text + index;
+    for (const char* cursor = cmdline; (cursor = find_after(cursor, key)) != 0;) {
         if (parse_hex(&cursor) != base || *cursor != ':')
             continue;
         uint32_t irq = 0;

@@ -71,13 +71,7 @@ static uint64_t user_send(void) {
 
 static int has_mode(const char* cmdline, const char* mode) {
     static const char key[] = "testguest.vsock=";
-    for (const char* text = cmdline; *text; ++text) {
-        int index = 0;
-        while (key[index] && text[index] == key[index])
-            ++index;
-        if (key[index])
-            continue;
-        const char* value = text + index;
+    for (const char* value = cmdline; (value = find_after(value, key)) != 0;) {
         int length = 0;
         while (mode[length] && value[length] == mode[length])
             ++length;
