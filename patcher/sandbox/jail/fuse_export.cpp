@@ -73,10 +73,27 @@ Result<fuse_session*> new_session(State& state) {
     return session;
 }
 
+// A SIGKILLed patchvisor closes its descriptors in ascending order, and the
+// kernel runs the final releases in reverse (task_work is LIFO). The loop
+// device attached to this export is opened later, so its descriptor would
+// be released first and, as the last user, wait for I/O on the export that
+// only this dead process could answer: the exit hung in D state (the crash
+// matrix saw it in about 1 of 150 kills). Above every descriptor opened
+// later, /dev/fuse is released first, which aborts the connection and fails
+// that I/O instead.
+// Under an RLIMIT_NOFILE at or below the floor the descriptor stays where
+// it is: the export works the same, only that rare hang is back.
+constexpr int kFuseDescriptorFloor = 512;
+
+Fd high_descriptor(Fd descriptor) {
+    Fd high(::fcntl(descriptor.get(), F_DUPFD_CLOEXEC, kFuseDescriptorFloor));
+    return high.valid() ? std::move(high) : std::move(descriptor);
+}
+
 // mount(2) with our own /dev/fuse descriptor, then hand the descriptor to
 // libfuse as "/dev/fd/N" (it then never mounts or unmounts by itself).
 Result<void> mount_session(State& state, const std::string& source) {
-    Fd device = PV_TRY(Fd::open("/dev/fuse", O_RDWR));
+    Fd device = high_descriptor(PV_TRY(Fd::open("/dev/fuse", O_RDWR)));
     const std::string options =
         fmt::format("fd={},rootmode=40000,user_id=0,group_id=0,default_permissions", device.get());
     if (::mount(source.c_str(), state.mountpoint.c_str(), "fuse.patchvisor",
