@@ -35,6 +35,12 @@ using Result = tl::expected<T, Error>;
     return tl::unexpected<Error>(std::move(error));
 }
 
+// For clean-ups that try every step: FIRST keeps the first failure seen.
+inline void keep_first(Result<void>& first, Result<void> next) {
+    if (first && !next)
+        first = std::move(next);
+}
+
 namespace detail {
 template <class T>
 T take_value(tl::expected<T, Error>&& result) {

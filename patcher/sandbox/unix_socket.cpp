@@ -1,10 +1,13 @@
 #include "patcher/sandbox/unix_socket.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace pv::sandbox {
 
@@ -29,6 +32,25 @@ bool connected_by(int stream, pid_t expected) {
     socklen_t length = sizeof(peer);
     return ::getsockopt(stream, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 &&
            peer.pid == expected;
+}
+
+Result<Fd> accept_child(const ChildConnection& connection,
+                        const std::function<Result<void>()>& child_ended) {
+    const auto until = std::chrono::steady_clock::now() + connection.timeout;
+    for (;;) {
+        Fd stream(::accept4(connection.listener, nullptr, nullptr, SOCK_CLOEXEC));
+        if (stream.valid() && connected_by(stream.get(), connection.child))
+            return stream;
+        if (!stream.valid() && errno != EAGAIN && errno != EINTR)
+            return fail(errno_error("accept the agent on " + connection.socket_path));
+        PV_TRY(child_ended());
+        if (std::chrono::steady_clock::now() >= until)
+            return fail(make_error("start the agent",
+                                   fmt::format("it did not connect within {} ms; see {}",
+                                               connection.timeout.count(), connection.log_path)));
+        pollfd watched[2] = {{connection.listener, POLLIN, 0}, {connection.child_fd, POLLIN, 0}};
+        (void)::poll(watched, connection.child_fd >= 0 ? 2 : 1, 50);
+    }
 }
 
 }  // namespace pv::sandbox

@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/error.hpp"
@@ -22,5 +24,21 @@ namespace pv::sandbox {
 // could otherwise connect first; only the sandbox's own child may be the
 // other end (the VMM connects on its guest's behalf).
 [[nodiscard]] bool connected_by(int stream, pid_t expected);
+
+// How accept_child waits for the sandbox's child to connect.
+struct ChildConnection {
+    int listener = -1;        // from listen_on
+    std::string socket_path;  // where LISTENER is bound, for messages
+    pid_t child = -1;         // the only peer accepted (connected_by)
+    int child_fd = -1;        // polled besides the listener (a pidfd), or -1
+    std::chrono::milliseconds timeout{0};
+    std::string log_path;  // named in the messages: the agent's log
+};
+
+// Accepts the child's connection within TIMEOUT. CHILD_ENDED is asked
+// between tries and returns an error once the child has ended (no
+// connection can come then); connections from other processes are dropped.
+[[nodiscard]] Result<Fd> accept_child(const ChildConnection& connection,
+                                      const std::function<Result<void>()>& child_ended);
 
 }  // namespace pv::sandbox

@@ -1,7 +1,6 @@
 #include "patcher/sandbox/jail/jail_sandbox.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,11 +29,6 @@ constexpr auto kPartitionTimeout = 5s;
 std::string base_name(const std::string& path) {
     const size_t slash = path.rfind('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-void keep_first(Result<void>& first, Result<void> next) {
-    if (first && !next)
-        first = std::move(next);
 }
 
 }  // namespace
@@ -88,24 +82,14 @@ Result<void> JailSandbox::start_agent(const SandboxOptions& options) {
 }
 
 Result<void> JailSandbox::accept_agent(std::chrono::milliseconds timeout) {
-    const auto until = Clock::now() + timeout;
-    for (;;) {
-        Fd stream(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (stream.valid() && connected_by(stream.get(), m_supervisor->pid())) {
-            m_stream = std::move(stream);
-            break;
-        }
-        if (!stream.valid() && errno != EAGAIN && errno != EINTR)
-            return fail(errno_error("accept the agent on " + m_dir.socket_path()));
+    const ChildConnection connection{m_listener.get(), m_dir.socket_path(), m_supervisor->pid(), -1,
+                                     timeout,          m_log_path};
+    m_stream = PV_TRY(accept_child(connection, [this]() -> Result<void> {
         if (auto ended = m_supervisor->outcome())
             return fail(make_error("start the agent", "it " + ended->describe() +
                                                           " before connecting; see " + m_log_path));
-        if (Clock::now() >= until)
-            return fail(
-                make_error("start the agent", "it did not connect in time; see " + m_log_path));
-        pollfd watched{m_listener.get(), POLLIN, 0};
-        (void)::poll(&watched, 1, 50);
-    }
+        return {};
+    }));
     // The socket file is of no use any more; the connection stays.
     m_listener.reset();
     if (::unlink(m_dir.socket_path().c_str()) != 0)

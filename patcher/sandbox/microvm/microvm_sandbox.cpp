@@ -55,11 +55,6 @@ Result<void> remove_socket(const std::string& path) {
     return fail(errno_error("remove " + path));
 }
 
-void keep_first(Result<void>& first, Result<void> next) {
-    if (first && !next)
-        first = std::move(next);
-}
-
 }  // namespace
 
 MicroVmSandbox::MicroVmSandbox(RuntimeDir dir, std::string log_path, Clock::time_point deadline)
@@ -123,28 +118,16 @@ Result<void> MicroVmSandbox::start_vmm(const img::BlockDevice& overlay, const Mi
 }
 
 Result<void> MicroVmSandbox::accept_agent(std::chrono::milliseconds timeout) {
-    const auto until = Clock::now() + timeout;
-    for (;;) {
-        Fd stream(::accept4(m_listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (stream.valid() && connected_by(stream.get(), m_vmm->pid())) {
-            m_stream = std::move(stream);
-            break;
-        }
-        if (!stream.valid() && errno != EAGAIN && errno != EINTR)
-            return fail(errno_error("accept the agent on " + m_port_socket_path));
-        if (m_vmm->peek()) {
-            const AgentOutcome ended = finish_vmm(false);
-            return fail(make_error("start the agent", "patchvisor-vmm " + ended.describe() +
-                                                          " before the agent connected; see " +
-                                                          m_log_path));
-        }
-        if (Clock::now() >= until)
-            return fail(
-                make_error("start the agent", fmt::format("it did not connect within {} ms; see {}",
-                                                          timeout.count(), m_log_path)));
-        pollfd watched[2] = {{m_listener.get(), POLLIN, 0}, {m_vmm->pidfd(), POLLIN, 0}};
-        (void)::poll(watched, 2, 50);
-    }
+    const ChildConnection connection{
+        m_listener.get(), m_port_socket_path, m_vmm->pid(), m_vmm->pidfd(), timeout, m_log_path};
+    m_stream = PV_TRY(accept_child(connection, [this]() -> Result<void> {
+        if (!m_vmm->peek())
+            return {};
+        const AgentOutcome ended = finish_vmm(false);
+        return fail(make_error("start the agent", "patchvisor-vmm " + ended.describe() +
+                                                      " before the agent connected; see " +
+                                                      m_log_path));
+    }));
     // One agent per VM: later guest connections to the port find no socket
     // (the VMM answers them with RST); the connection made stays.
     m_listener.reset();
