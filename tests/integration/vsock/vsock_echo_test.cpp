@@ -120,19 +120,26 @@ class VsockEndToEnd : public ::testing::Test {
     }
 };
 
-TEST_F(VsockEndToEnd, GuestConnectsAndEchoes16MiB) {
-    Fd service = listen_on(uds + "_5000");
-    auto vm = start_vm("testguest.vsock=connect-echo testguest.vsock.port=5000");
-    Fd stream = accept_within(service, std::chrono::seconds(60));
-    ASSERT_TRUE(stream.valid()) << "the guest never connected to " << uds << "_5000";
+// Sends 16 MiB through STREAM, expects them back unchanged, then a clean
+// end of the VM whose guest reports MODE done with every byte.
+template <class Vm>
+void expect_echo_and_clean_end(const Fd& stream, Vm& vm, const std::string& mode) {
     const std::string payload = random_payload(kPayloadSize);
     const std::string echoed = echo_through(stream, payload);
     EXPECT_EQ(echoed.size(), payload.size());
     EXPECT_EQ(sha256(echoed), sha256(payload));
     const VmmRun run = vm.get();
     EXPECT_EQ(run.exit_code, 0) << run.stderr_text;
-    EXPECT_TRUE(has_line(run, "ok vsock connect-echo bytes=16777216"))
+    EXPECT_TRUE(has_line(run, "ok vsock " + mode + " bytes=16777216"))
         << ::testing::PrintToString(run.serial);
+}
+
+TEST_F(VsockEndToEnd, GuestConnectsAndEchoes16MiB) {
+    Fd service = listen_on(uds + "_5000");
+    auto vm = start_vm("testguest.vsock=connect-echo testguest.vsock.port=5000");
+    Fd stream = accept_within(service, std::chrono::seconds(60));
+    ASSERT_TRUE(stream.valid()) << "the guest never connected to " << uds << "_5000";
+    expect_echo_and_clean_end(stream, vm, "connect-echo");
 }
 
 // Connects to "<uds>" and says "CONNECT PORT\n"; returns the bridged socket
@@ -166,14 +173,7 @@ TEST_F(VsockEndToEnd, HostConnectsAndGuestEchoes16MiB) {
     auto [stream, answer] = connect_through_uds(uds, 6000);
     ASSERT_TRUE(stream.valid()) << "no OK from " << uds;
     EXPECT_TRUE(answer.size() > 3 && std::stoul(answer.substr(3)) > 0) << answer;
-    const std::string payload = random_payload(kPayloadSize);
-    const std::string echoed = echo_through(stream, payload);
-    EXPECT_EQ(echoed.size(), payload.size());
-    EXPECT_EQ(sha256(echoed), sha256(payload));
-    const VmmRun run = vm.get();
-    EXPECT_EQ(run.exit_code, 0) << run.stderr_text;
-    EXPECT_TRUE(has_line(run, "ok vsock accept-echo bytes=16777216"))
-        << ::testing::PrintToString(run.serial);
+    expect_echo_and_clean_end(stream, vm, "accept-echo");
 }
 
 TEST_F(VsockEndToEnd, GuestConnectingToPortNobodyListensOnGetsReset) {
