@@ -11,6 +11,8 @@
 #   versions.json   suite, architecture, installed libssl3/openssl versions
 # The mirror is the one the machine's apt configuration uses for bookworm main
 # (from `apt-cache policy`); no archive host name is written in the repository.
+# The awk filters read their whole input: an early exit would kill apt-cache
+# with SIGPIPE, which pipefail turns into a failure.
 set -euo pipefail
 out=$1 work=$2
 suite=bookworm
@@ -25,12 +27,12 @@ done
 arch=$(dpkg --print-architecture)
 
 # The archive URL apt uses for "$suite/main" (e.g. "<url> bookworm/main amd64 Packages").
-mirror=$(apt-cache policy | awk -v s="$suite/main" '$1 ~ /^[0-9]+$/ && $3 == s { print $2; exit }')
+mirror=$(apt-cache policy | awk -v s="$suite/main" '$1 ~ /^[0-9]+$/ && $3 == s && !found { print $2; found = 1 }')
 [[ -n $mirror ]] || fail "no '$suite/main' source in the apt configuration (apt-cache policy); add one and run apt-get update"
 # The release version apt knows for each package in "$suite/main".
 declare -A release=()
 for p in "${packages[@]}"; do
-  release[$p]=$(apt-cache madison "$p" | awk -F' [|] ' -v s=" $suite/main " '$3 ~ s { print $2; exit }')
+  release[$p]=$(apt-cache madison "$p" | awk -F' [|] ' -v s=" $suite/main " '$3 ~ s && !found { print $2; found = 1 }')
   [[ -n ${release[$p]} ]] || fail "apt-cache madison $p shows no $suite/main version (apt-get update?)"
   echo "samples: $p release version in $suite/main: ${release[$p]}"
 done

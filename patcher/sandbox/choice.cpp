@@ -8,8 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,24 +19,6 @@ namespace pv::sandbox {
 namespace {
 
 constexpr const char* kInstallDirectory = "/usr/lib/patchvisor";
-
-// Whether the "flags" line of /proc/cpuinfo names vmx (Intel VT-x) or svm
-// (AMD-V). Under kvm_pvm the guest CPU shows neither.
-bool cpu_has_virtualization() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(cpuinfo, line)) {
-        if (line.rfind("flags", 0) != 0)
-            continue;
-        std::istringstream flags(line.substr(line.find(':') + 1));
-        std::string flag;
-        while (flags >> flag)
-            if (flag == "vmx" || flag == "svm")
-                return true;
-        return false;
-    }
-    return false;
-}
 
 std::string environment(const char* name) {
     const char* value = std::getenv(name);
@@ -79,31 +59,6 @@ Result<std::string> locate(const char* what, const char* variable,
 
 }  // namespace
 
-HostFacts probe_host() {
-    HostFacts host;
-    struct stat status {};
-    host.kvm_device = ::stat("/dev/kvm", &status) == 0;
-    if (host.kvm_device && ::access("/dev/kvm", R_OK | W_OK) != 0)
-        host.kvm_access_error = std::strerror(errno);
-    host.hardware_virtualization = cpu_has_virtualization();
-    host.kvm_pvm = ::access("/sys/module/kvm_pvm", F_OK) == 0;
-    return host;
-}
-
-std::string why_no_linux_microvm(const HostFacts& host) {
-    if (!host.kvm_device)
-        return "this host has no /dev/kvm";
-    if (!host.kvm_access_error.empty())
-        return "/dev/kvm cannot be opened read-write (" + host.kvm_access_error + ")";
-    if (!host.hardware_virtualization || host.kvm_pvm)
-        return fmt::format(
-            "this host has no hardware virtualization: {}; the microVM's Linux guest needs "
-            "VMX/SVM (under software nested KVM its kernel is emulated and its syscalls break)",
-            host.kvm_pvm ? "/dev/kvm is kvm_pvm (software nested virtualization)"
-                         : "the CPU flags in /proc/cpuinfo show neither vmx nor svm");
-    return "";
-}
-
 Result<MicroVmSetup> find_microvm_setup() {
     std::error_code error;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
@@ -125,14 +80,14 @@ Result<MicroVmSetup> find_microvm_setup() {
 Result<SandboxChoice> choose_sandbox(SandboxRequest request) {
     if (request == SandboxRequest::Jail)
         return choose_sandbox(request, HostFacts{}, MicroVmSetup{});
-    return choose_sandbox(request, probe_host(), find_microvm_setup());
+    return choose_sandbox(request, vmm::probe_host(), find_microvm_setup());
 }
 
 Result<SandboxChoice> choose_sandbox(SandboxRequest request, const HostFacts& host,
                                      const Result<MicroVmSetup>& setup) {
     if (request == SandboxRequest::Jail)
         return SandboxChoice{SandboxKind::Jail, "it was requested (--sandbox jail)", {}};
-    const std::string no_kvm = why_no_linux_microvm(host);
+    const std::string no_kvm = vmm::why_no_linux_guest(host);
     if (request == SandboxRequest::MicroVm) {
         if (!no_kvm.empty())
             return fail(make_error("use the microvm sandbox (--sandbox microvm)",

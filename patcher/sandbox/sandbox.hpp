@@ -34,6 +34,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "imgfmt/block_device.hpp"
+#include "vmm/kvm/host.hpp"
 
 namespace pv::sandbox {
 
@@ -74,18 +75,9 @@ inline constexpr const char* kLinuxCommandLine = "console=ttyS0 reboot=k panic=-
 // and `scripts/images path initramfs`). Fails naming what is missing.
 [[nodiscard]] Result<MicroVmSetup> find_microvm_setup();
 
-// What the automatic choice depends on, read from the host.
-struct HostFacts {
-    bool kvm_device = false;               // /dev/kvm exists
-    std::string kvm_access_error;          // why it cannot be opened read-write; "" if it can
-    bool hardware_virtualization = false;  // vmx or svm among the CPU flags
-    bool kvm_pvm = false;                  // /dev/kvm is kvm_pvm (software nested)
-};
-[[nodiscard]] HostFacts probe_host();
-// Why a Linux microVM cannot run on HOST, or "" when it can. Only hardware
-// KVM runs Linux guests: under kvm_pvm guest kernel code is emulated and
-// user-mode syscall breaks (shared/PVM.md).
-[[nodiscard]] std::string why_no_linux_microvm(const HostFacts& host);
+// What the automatic choice depends on (vmm/kvm/host.hpp): the microVM
+// only where vmm::why_no_linux_guest(vmm::probe_host()) is "".
+using vmm::HostFacts;
 
 // Which kind a job gets and why; the reason goes into the report and, for
 // the jail, is printed loudly because its isolation is weaker.
@@ -99,7 +91,7 @@ struct SandboxChoice {
 // its files are found; otherwise the jail, saying why. A forced microvm that
 // cannot run fails here, before the job writes anything.
 [[nodiscard]] Result<SandboxChoice> choose_sandbox(SandboxRequest request);
-// The same decision over given facts (probe_host(), find_microvm_setup()).
+// The same decision over given facts (vmm::probe_host(), find_microvm_setup()).
 [[nodiscard]] Result<SandboxChoice> choose_sandbox(SandboxRequest request, const HostFacts& host,
                                                    const Result<MicroVmSetup>& setup);
 

@@ -14,7 +14,7 @@ namespace pv::test {
 namespace {
 
 TEST(ForcedMicroVm, FailsFastWithoutHardwareKvm) {
-    const std::string no_kvm = sandbox::why_no_linux_microvm(sandbox::probe_host());
+    const std::string no_kvm = vmm::why_no_linux_guest(vmm::probe_host());
     if (no_kvm.empty())
         GTEST_SKIP() << "this host has hardware KVM, so --sandbox microvm is allowed here; "
                         "the refusal can only be seen on a host without it";
@@ -48,7 +48,7 @@ TEST(ForcedMicroVm, FailsFastWithoutHardwareKvm) {
 }
 
 TEST(ForcedMicroVm, JsonReportNamesTheFailure) {
-    if (sandbox::why_no_linux_microvm(sandbox::probe_host()).empty())
+    if (vmm::why_no_linux_guest(vmm::probe_host()).empty())
         GTEST_SKIP() << "this host has hardware KVM; --sandbox microvm is allowed here";
     TempDir dir;
     const auto image = copy_sample(dir, "sample-raw", "vm.raw");

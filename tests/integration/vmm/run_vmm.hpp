@@ -42,11 +42,16 @@ inline std::string slurp(const std::string& path) {
     return buffer.str();
 }
 
+// Lines without their ending: "\n", or "\r\n" as a Linux serial console
+// writes them (its tty turns each "\n" into "\r\n").
 inline std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream stream(text);
-    for (std::string line; std::getline(stream, line);)
+    for (std::string line; std::getline(stream, line);) {
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
         lines.push_back(line);
+    }
     return lines;
 }
 

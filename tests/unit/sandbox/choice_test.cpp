@@ -113,10 +113,10 @@ TEST(ChooseSandbox, ForcedJailIsAlwaysGranted) {
 
 // This machine, whatever it is: the probe and the decision agree.
 TEST(ChooseSandbox, ProbeOfThisHostIsConsistent) {
-    const HostFacts host = probe_host();
+    const HostFacts host = vmm::probe_host();
     const auto choice = choose_sandbox(SandboxRequest::Auto);
     ASSERT_TRUE(choice);
-    if (!why_no_linux_microvm(host).empty()) {
+    if (!vmm::why_no_linux_guest(host).empty()) {
         EXPECT_EQ(choice->kind, SandboxKind::Jail) << choice->reason;
     }
     const auto forced = choose_sandbox(SandboxRequest::MicroVm);

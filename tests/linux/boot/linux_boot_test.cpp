@@ -1,6 +1,6 @@
-// Boots a real Linux kernel with a tiny initramfs whose /init prints a marker
-// and reboots. Only meaningful with hardware-assisted KVM: under kvm_pvm a
-// Linux guest cannot run (shared/PVM.md), so the test skips there.
+// Boots the sandbox kernel with a tiny initramfs whose /init prints a marker
+// and reboots. Needs hardware-assisted KVM (under kvm_pvm a Linux guest
+// cannot run, shared/PVM.md): its main() runs it in the nested rig there.
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -14,19 +14,6 @@ namespace pv::vmm::test {
 namespace {
 
 constexpr const char* kMarker = "PATCHVISOR-LINUX-BOOT-OK";
-
-bool hardware_virtualization() {
-    std::string cpuinfo = slurp("/proc/cpuinfo");
-    for (const char* flag : {" vmx", " svm"}) {
-        for (size_t at = cpuinfo.find(flag); at != std::string::npos;
-             at = cpuinfo.find(flag, at + 1)) {
-            char after = at + 4 < cpuinfo.size() ? cpuinfo[at + 4] : '\n';
-            if (after == ' ' || after == '\n')
-                return true;
-        }
-    }
-    return false;
-}
 
 std::string first_line_of(const std::string& command) {
     std::string output;
@@ -80,16 +67,10 @@ std::string build_initramfs(const std::string& directory) {
 }
 
 TEST(LinuxBoot, SandboxKernelBootsToInitAndReboots) {
-    if (!hardware_virtualization())
-        GTEST_SKIP() << "needs hardware virtualization; kvm_pvm cannot run Linux guests";
-    if (!kvm_present())
-        GTEST_SKIP() << "/dev/kvm is absent: cannot run a microVM";
     const char* source = std::getenv("PV_SOURCE_DIR");
     std::string root = source ? source : ".";
     std::string kernel = first_line_of(root + "/scripts/images path kernel-bzimage 2>/dev/null");
-    if (kernel.empty())
-        kernel = first_line_of(root + "/tests/unit/vmm/debian-bzimage.sh");
-    ASSERT_FALSE(kernel.empty()) << "no kernel: run scripts/images kernel";
+    ASSERT_FALSE(kernel.empty()) << "no sandbox kernel: run scripts/images kernel";
 
     char directory[] = "/tmp/pv-linux-boot.XXXXXX";
     ASSERT_NE(mkdtemp(directory), nullptr);
