@@ -96,7 +96,7 @@ class CrashMatrix : public ::testing::Test {
                 return "e2fsck: " + fsck.output;
         }
         for (const auto& [package, version] : m_expected) {
-            const auto installed = installed_version(m_dir, sample.copy, package);
+            const auto installed = installed_version(sample.copy, package);
             if (installed != version)
                 return fmt::format("{} is '{}', not {}", package, installed, version);
         }

@@ -162,7 +162,7 @@ TEST_F(Gc, RacingARealJobLeavesItWhole) {
     const auto offered = run("ls " + quote(image_artifact("catalog")) +
                              " | sed -n 's/^openssl_\\([^_]*\\)_.*/\\1/p'")
                              .output;
-    EXPECT_EQ(installed_version(m_dir, image, "openssl") + "\n", offered) << job_text;
+    EXPECT_EQ(installed_version(image, "openssl") + "\n", offered) << job_text;
 }
 
 }  // namespace

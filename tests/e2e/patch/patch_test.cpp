@@ -38,12 +38,12 @@ class PatchJob : public ::testing::Test {
 
     void expect_patched(const std::string& image) {
         for (const auto& [package, version] : m_catalog_versions)
-            EXPECT_EQ(installed_version(m_dir, image, package), version) << package;
+            EXPECT_EQ(installed_version(image, package), version) << package;
     }
 
     void expect_release_versions(const std::string& image) {
         for (const auto& [package, version] : m_catalog_versions) {
-            const auto installed = installed_version(m_dir, image, package);
+            const auto installed = installed_version(image, package);
             ASSERT_FALSE(installed.empty()) << package;
             EXPECT_EQ(run("dpkg --compare-versions " + quote(installed) + " lt " + quote(version))
                           .exit_code,

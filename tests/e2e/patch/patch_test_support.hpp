@@ -1,8 +1,7 @@
 #pragma once
 
 // What the patch-job tests share: the sample image and catalog, and reading
-// package versions out of an image with tools we did not write (debugfs to
-// pull /var/lib/dpkg/status out of the ext4 filesystem, dpkg-query to read it).
+// package versions out of an image with tools we did not write.
 
 #include <string>
 
@@ -17,10 +16,12 @@ namespace pv::test {
 [[nodiscard]] std::string copy_sample(const TempDir& dir, const std::string& name,
                                       const std::string& file_name);
 
-// The version dpkg-query reads for PACKAGE from IMAGE's package database;
-// IMAGE may be raw (whole-disk ext4 or GPT) or qcow2. "" when not installed.
-[[nodiscard]] std::string installed_version(const TempDir& dir, const std::string& image,
-                                            const std::string& package);
+// The version of PACKAGE installed in IMAGE (raw: whole-disk ext4 or a
+// partition table; qcow2), read by tests/support/image-packages with tools
+// we did not write (qemu-img check, e2fsck -fn, debugfs, dpkg-query); "" when
+// it is not installed. Any read error fails the test and returns
+// "(unreadable)", which matches no version.
+[[nodiscard]] std::string installed_version(const std::string& image, const std::string& package);
 
 // Runs `patchvisor ARGUMENTS`.
 [[nodiscard]] CommandOutput patchvisor(const std::string& arguments);

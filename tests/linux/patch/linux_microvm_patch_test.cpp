@@ -32,7 +32,7 @@ TEST(LinuxMicroVm, PatchesTheRawSampleInPlace) {
     EXPECT_EQ(report["result"], "patched");
     for (const auto& change : report["packages"]) {
         const auto name = change["name"].get<std::string>();
-        EXPECT_EQ(installed_version(dir, image, name), change["after"].get<std::string>()) << name;
+        EXPECT_EQ(installed_version(image, name), change["after"].get<std::string>()) << name;
     }
     const auto fsck = run("e2fsck -fn " + quote(image));
     EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
