@@ -40,6 +40,41 @@ std::string installed_version(const std::string& image, const std::string& packa
     return version == "-" ? "" : version;
 }
 
+std::vector<PackageFile> catalog_packages(const std::string& directory) {
+    std::vector<PackageFile> packages;
+    for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+        const auto path = entry.path().string();
+        const auto extension = entry.path().extension();
+        std::string query;
+        if (extension == ".deb")
+            query = "dpkg-deb -f " + quote(path) + " Package Version Architecture | cut -d' ' -f2";
+        else if (extension == ".rpm")
+            query =
+                "rpm -qp --nosignature --qf '%{NAME}\\n%{EPOCH}:%{VERSION}-%{RELEASE}\\n"
+                "%{ARCH}\\n' " +
+                quote(path) + " | sed '2s/^(none)://'";
+        else
+            continue;
+        const auto fields = run(query);
+        std::vector<std::string> lines;
+        for (size_t at = 0, end; (end = fields.output.find('\n', at)) != std::string::npos;
+             at = end + 1)
+            lines.push_back(fields.output.substr(at, end - at));
+        if (fields.exit_code != 0 || lines.size() != 3) {
+            ADD_FAILURE() << "cannot read the control fields of " << path << ":\n" << fields.output;
+            continue;
+        }
+        packages.push_back({path, lines[0], lines[1], lines[2]});
+    }
+    if (packages.empty())
+        ADD_FAILURE() << "no package files in " << directory;
+    return packages;
+}
+
+bool dpkg_version_lower(const std::string& a, const std::string& b) {
+    return run("dpkg --compare-versions " + quote(a) + " lt " + quote(b)).exit_code == 0;
+}
+
 CommandOutput patchvisor(const std::string& arguments) {
     return run(quote(built_binary("patcher/cli/patchvisor")) + " " + arguments);
 }

@@ -4,6 +4,7 @@
 // package versions out of an image with tools we did not write.
 
 #include <string>
+#include <vector>
 
 #include "tests/support/support.hpp"
 
@@ -22,6 +23,17 @@ namespace pv::test {
 // it is not installed. Any read error fails the test and returns
 // "(unreadable)", which matches no version.
 [[nodiscard]] std::string installed_version(const std::string& image, const std::string& package);
+
+// What the package files of a catalog directory say about themselves
+// (`dpkg-deb -f FILE Package Version Architecture`, `rpm -qp` for .rpm):
+// the expected versions of a patch test, never the tool's own report.
+struct PackageFile {
+    std::string path, name, version, architecture;
+};
+[[nodiscard]] std::vector<PackageFile> catalog_packages(const std::string& directory);
+
+// Whether dpkg orders version A below version B (`dpkg --compare-versions`).
+[[nodiscard]] bool dpkg_version_lower(const std::string& a, const std::string& b);
 
 // Runs `patchvisor ARGUMENTS`.
 [[nodiscard]] CommandOutput patchvisor(const std::string& arguments);
