@@ -25,6 +25,8 @@
 
 namespace pv::domain {
 
+struct DomainJobResult;
+
 struct DomainJobRequest {
     std::string uri;  // "" for libvirt's default
     std::string name;
@@ -34,7 +36,7 @@ struct DomainJobRequest {
     // The observer of one disk's job; called before the jobs start.
     std::function<std::unique_ptr<patcher::JobObserver>(const DomainDisk&)> observer_for;
     // Hears the domain's disks, and which are left alone, before the jobs.
-    std::function<void(const struct DomainJobResult&)> planned;
+    std::function<void(const DomainJobResult&)> planned;
 };
 
 struct DiskOutcome {
