@@ -67,6 +67,19 @@ nlohmann::json domain_json(const domain::DomainJobResult& result) {
     return reports;
 }
 
+// The report of a domain the job refused before any disk's job: one failed
+// entry in phase "domain", without an image.
+nlohmann::json refused_json(const DomainFlags& domain, const Error& error) {
+    patcher::JobReport report;
+    report.image = "";
+    report.result = patcher::JobResult::Failed;
+    report.error = error.message();
+    report.failed_phase = "domain";
+    auto json = patcher::to_json(report);
+    json["domain"] = {{"name", domain.name}, {"uri", domain.uri}};
+    return nlohmann::json::array({json});
+}
+
 void print_disks(FILE* out, const domain::DomainJobResult& result) {
     for (const auto& outcome : result.disks) {
         if (outcome.skipped)
@@ -116,7 +129,14 @@ Result<int> run_domain(const JobFlags& flags, const DomainFlags& domain, patcher
                mode == patcher::JobMode::Check ? "checking" : "patching", domain.name,
                flags.catalog);
     request.planned = [out](const domain::DomainJobResult& planned) { print_disks(out, planned); };
-    const auto result = PV_TRY(domain::run_domain_job(request));
+    auto run = domain::run_domain_job(request);
+    if (!run) {
+        // A refused domain still gets its report, so a fleet can tell why.
+        if (!flags.json_report.empty())
+            PV_TRY(write_json_file(flags.json_report, refused_json(domain, run.error())));
+        return fail(run.error());
+    }
+    const auto& result = *run;
     std::vector<patcher::JobReport> reports;
     for (const auto& outcome : result.disks)
         if (outcome.report) {
