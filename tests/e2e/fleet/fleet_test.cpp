@@ -30,8 +30,7 @@ class Fleet : public ::testing::Test {
     void SetUp() override {
         m_catalog = image_artifact("catalog");
         ASSERT_FALSE(m_catalog.empty());
-        for (const auto& package : catalog_packages(m_catalog))
-            m_versions[package.name] = package.version;
+        m_versions = catalog_versions(m_catalog);
         const auto started = run(quote(cluster_script()) + " start " + quote(m_cluster.path()) +
                                  " " + std::to_string(::getpid()));
         ASSERT_EQ(started.exit_code, 0) << started.output;

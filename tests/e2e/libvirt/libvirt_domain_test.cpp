@@ -20,8 +20,7 @@ class LibvirtDomain : public ::testing::Test {
     void SetUp() override {
         m_catalog = image_artifact("catalog");
         ASSERT_FALSE(m_catalog.empty());
-        for (const auto& package : catalog_packages(m_catalog))
-            m_versions[package.name] = package.version;
+        m_versions = catalog_versions(m_catalog);
         ASSERT_EQ(m_versions.size(), 2u);
     }
 

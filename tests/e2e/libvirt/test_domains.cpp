@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/e2e/patch/patch_test_support.hpp"
+
 namespace pv::test {
 
 namespace {
@@ -37,6 +39,14 @@ std::string write_test_node(const TempDir& dir, const std::vector<TestDomain>& d
     const auto path = dir.file("node.xml");
     std::ofstream(path) << xml;
     return "test://" + path;
+}
+
+std::map<std::string, std::string> catalog_versions(const std::string& catalog) {
+    std::map<std::string, std::string> versions;
+    for (const auto& package : catalog_packages(catalog))
+        versions[package.name] = package.version;
+    EXPECT_FALSE(versions.empty()) << "no package files in " << catalog;
+    return versions;
 }
 
 }  // namespace pv::test

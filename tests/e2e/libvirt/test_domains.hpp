@@ -5,6 +5,7 @@
 // <test:runstate> and <test:hasmanagedsave/>), read by `--connect
 // test:///ABSOLUTE/node.xml` in each patchvisor process afresh.
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,10 @@ struct TestDomain {
 // Writes DIR/node.xml with DOMAINS and returns its test:/// URI.
 [[nodiscard]] std::string write_test_node(const TempDir& dir,
                                           const std::vector<TestDomain>& domains);
+
+// Package name -> version of the catalog's package files (dpkg-deb, via
+// catalog_packages): what a patched disk must have. Fails the test unless
+// there are some.
+[[nodiscard]] std::map<std::string, std::string> catalog_versions(const std::string& catalog);
 
 }  // namespace pv::test
