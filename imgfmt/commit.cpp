@@ -291,6 +291,8 @@ Result<CommitResult> commit_locked(Qcow2Image& overlay, const ImageLock& lock,
     else
         PV_TRY(write_qcow2_target(overlay, base, temp.path(), plan, options.progress,
                                   result.bytes_copied));
+    if (options.before_install)
+        PV_TRY(options.before_install());
     PV_TRY(temp.install(result.target, result.backup, result.original));
     return result;
 }

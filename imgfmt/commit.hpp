@@ -26,6 +26,10 @@ struct CommitOptions {
     // When replacing: keep the original as NAME.pre-patch.
     bool keep_backup = false;
     ProgressCallback progress;
+    // Called when the target is written and durable, just before it is
+    // installed; an error abandons the commit with the original untouched
+    // (a libvirt domain's disks are replaced all or none).
+    std::function<Result<void>()> before_install;
 };
 
 struct CommitResult {

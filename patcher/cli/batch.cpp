@@ -19,6 +19,7 @@
 #include "patcher/cli/commands.hpp"
 #include "patcher/cli/gc_scan.hpp"
 #include "patcher/cli/job_flags.hpp"
+#include "patcher/cli/phase_stats.hpp"
 
 namespace pv::cli {
 
@@ -78,14 +79,6 @@ class BatchObserver final : public patcher::JobObserver {
     size_t m_index;
 };
 
-// Nearest-rank percentile of sorted VALUES.
-double percentile(const std::vector<double>& values, double fraction) {
-    if (values.empty())
-        return 0;
-    const auto rank = static_cast<size_t>(std::ceil(fraction * values.size()));
-    return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
-}
-
 nlohmann::json summarize(const std::vector<patcher::JobReport>& reports, unsigned jobs,
                          double wall_seconds) {
     std::map<std::string, std::vector<double>> phases;
@@ -95,11 +88,7 @@ nlohmann::json summarize(const std::vector<patcher::JobReport>& reports, unsigne
         for (const auto& phase : report.phases)
             phases[phase.name].push_back(phase.seconds);
     }
-    nlohmann::json phase_json = nlohmann::json::object();
-    for (auto& [name, seconds] : phases) {
-        std::sort(seconds.begin(), seconds.end());
-        phase_json[name] = {{"p50", percentile(seconds, 0.5)}, {"p95", percentile(seconds, 0.95)}};
-    }
+    const auto phase_json = phase_figures(std::move(phases));
     return {{"images", reports.size()},
             {"jobs", jobs},
             {"wall_seconds", wall_seconds},
@@ -120,18 +109,13 @@ void print_table(FILE* out, const std::vector<patcher::JobReport>& reports,
     fmt::print(out, "\n{} images in {:.1f} s with {} jobs: {:.2f} images/minute\n",
                summary["images"].get<size_t>(), summary["wall_seconds"].get<double>(),
                summary["jobs"].get<unsigned>(), summary["images_per_minute"].get<double>());
-    fmt::print(out, "{:<10} {:>8} {:>8}\n", "phase", "p50 s", "p95 s");
     // Phases in the order jobs run them, as first seen.
     std::vector<std::string> order;
     for (const auto& report : reports)
         for (const auto& phase : report.phases)
             if (std::find(order.begin(), order.end(), phase.name) == order.end())
                 order.push_back(phase.name);
-    for (const auto& name : order) {
-        const auto& figures = summary["phases"][name];
-        fmt::print(out, "{:<10} {:>8.2f} {:>8.2f}\n", name, figures["p50"].get<double>(),
-                   figures["p95"].get<double>());
-    }
+    print_phase_table(out, order, summary["phases"]);
 }
 
 Result<int> run_batch(const JobFlags& flags, unsigned jobs) {

@@ -22,5 +22,6 @@ void add_img_commands(CLI::App& app, CommandResult& result);
 void add_patch_commands(CLI::App& app, CommandResult& result);
 void add_batch_command(CLI::App& app, CommandResult& result);
 void add_gc_command(CLI::App& app, CommandResult& result);
+void add_fleet_command(CLI::App& app, CommandResult& result);
 
 }  // namespace pv::cli

@@ -4,10 +4,11 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "patcher/cli/json_file.hpp"
 
 namespace pv::cli {
 
@@ -83,12 +84,7 @@ Result<void> write_json_report(const std::string& path,
         json.push_back(patcher::to_json(report));
     if (reports.size() == 1)
         json = json[0];
-    std::ofstream out(path);
-    out << json.dump(2) << "\n";
-    out.close();
-    if (!out)
-        return fail(make_error("write the JSON report " + path, "write failed"));
-    return {};
+    return write_json_file(path, json);
 }
 
 void ConsoleObserver::phase_started(const std::string& phase) {

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     pv::cli::add_batch_command(app, result);
     pv::cli::add_img_commands(app, result);
     pv::cli::add_gc_command(app, result);
+    pv::cli::add_fleet_command(app, result);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {

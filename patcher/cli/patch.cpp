@@ -4,12 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "patcher/cli/commands.hpp"
+#include "patcher/cli/domain.hpp"
 #include "patcher/cli/gc_scan.hpp"
 #include "patcher/cli/job_flags.hpp"
+#include "patcher/cli/job_output.hpp"
 
 namespace pv::cli {
-
-namespace {
 
 void print_summary(FILE* out, const patcher::JobReport& report, patcher::JobMode mode) {
     using patcher::JobResult;
@@ -46,7 +46,6 @@ void print_summary(FILE* out, const patcher::JobReport& report, patcher::JobMode
         fmt::print(out, "  {} fixes {}\n", advisory.id, fmt::join(advisory.cves, " "));
 }
 
-// 1 when any image failed, 3 when nothing was to be done anywhere, else 0.
 int combined_exit_code(const std::vector<patcher::JobReport>& reports) {
     bool all_nothing = true;
     for (const auto& report : reports) {
@@ -56,6 +55,8 @@ int combined_exit_code(const std::vector<patcher::JobReport>& reports) {
     }
     return all_nothing ? kExitNothingToDo : kExitOk;
 }
+
+namespace {
 
 Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
     if (!flags.output.empty() && flags.images.size() != 1)
@@ -91,16 +92,22 @@ void add_patch_commands(CLI::App& app, CommandResult& result) {
         "killed runs are not removed on start, only noted: `patchvisor gc` removes them");
     auto patch_flags = std::make_shared<JobFlags>();
     add_job_flags(*patch, *patch_flags, FlagSet::Patch);
-    patch->callback([&result, patch_flags] {
-        result.outcome = run_jobs(*patch_flags, patcher::JobMode::Patch);
+    auto patch_domain = add_domain_flags(*patch);
+    patch->callback([&result, patch_flags, patch_domain] {
+        result.outcome = patch_domain->name.empty()
+                             ? run_jobs(*patch_flags, patcher::JobMode::Patch)
+                             : run_domain(*patch_flags, *patch_domain, patcher::JobMode::Patch);
     });
 
     auto* check = app.add_subcommand(
         "check", "List the catalog's patches each image is missing; writes nothing");
     auto check_flags = std::make_shared<JobFlags>();
     add_job_flags(*check, *check_flags, FlagSet::Check);
-    check->callback([&result, check_flags] {
-        result.outcome = run_jobs(*check_flags, patcher::JobMode::Check);
+    auto check_domain = add_domain_flags(*check);
+    check->callback([&result, check_flags, check_domain] {
+        result.outcome = check_domain->name.empty()
+                             ? run_jobs(*check_flags, patcher::JobMode::Check)
+                             : run_domain(*check_flags, *check_domain, patcher::JobMode::Check);
     });
 }
 

@@ -69,7 +69,7 @@ class JobFiles {
 
 Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, img::Format format,
                                                       const std::string& overlay_path) {
-    auto base = PV_TRY(img::open_image(image, img::Access::ReadOnly, img::Backing::Refuse));
+    auto base = PV_TRY(img::open_image(image, format, img::Access::ReadOnly, img::Backing::Refuse));
     return img::Qcow2Image::create_overlay(overlay_path, std::move(base), image, format);
 }
 
@@ -82,6 +82,16 @@ Result<std::unique_ptr<img::Qcow2Image>> reopen_overlay(std::unique_ptr<img::Qco
     const std::string path = stale->name();
     stale.reset();
     return img::Qcow2Image::open(path, img::Access::ReadWrite, img::Backing::Allow);
+}
+
+// The format the caller declared, checked against the header (a qcow2 disk
+// whose file is not qcow2 is an error; a raw disk is raw whatever its first
+// bytes say), else the one its magic shows.
+Result<img::Format> original_format(const JobOptions& options, const std::string& image) {
+    if (!options.declared_format)
+        return img::detect_format(image);
+    PV_TRY(img::inspect_image(image, *options.declared_format));
+    return *options.declared_format;
 }
 
 void record_plan(const Detection& detection, JobReport& report) {
@@ -109,7 +119,7 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
 
     clock.start("lock");
     const auto lock = PV_TRY(img::ImageLock::acquire(image));
-    const auto format = PV_TRY(img::detect_format(image));
+    const auto format = PV_TRY(original_format(options, image));
     report.format = std::string(img::format_name(format));
     clock.finish(fmt::format("{} image locked", report.format));
 
@@ -150,7 +160,8 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
 
     clock.start("commit");
     img::CommitOptions commit_options;
-    commit_options.format = options.format;
+    commit_options.format = options.format ? options.format : options.declared_format;
+    commit_options.before_install = options.before_replace;
     commit_options.output = options.output;
     commit_options.keep_backup = options.keep_backup;
     commit_options.progress = [&observer](uint64_t done, uint64_t total) {

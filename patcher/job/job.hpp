@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -45,6 +46,14 @@ struct JobOptions {
     PhaseTimeouts phase_timeouts;
     std::string work_dir;    // overlays and agent logs
     std::string agent_path;  // the pv-agent binary
+    // The original's format when the caller knows it (a libvirt domain's
+    // <driver type>): the image is opened as that and never probed, and the
+    // target keeps it unless `format` says otherwise.
+    std::optional<img::Format> declared_format;
+    // Called when the patched target is written and durable, just before it
+    // replaces the original; an error fails the job in its commit phase with
+    // the original untouched (img::CommitOptions::before_install).
+    std::function<Result<void>()> before_replace;
 };
 
 // Hears what the job does as it does it (the CLI draws phase lines and
