@@ -19,8 +19,8 @@ struct CommandOutcome {
     std::string output_tail;
 };
 
-// Installs the staged files (chroot paths) with dpkg -i or rpm -U, with a
-// policy-rc.d that forbids service starts in place for the duration.
+// Installs the staged files (chroot paths) with dpkg -i or rpm -U, with the
+// no-services guard (agent/service_guard.hpp) in place for the duration.
 [[nodiscard]] Result<CommandOutcome> install_packages(const std::string& root,
                                                       wire::PackageManager manager,
                                                       const std::vector<std::string>& paths,

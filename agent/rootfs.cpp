@@ -12,8 +12,8 @@
 #include <cstring>
 #include <vector>
 
-#include "agent/partitions.hpp"
 #include "common/fd.hpp"
+#include "imgfmt/partition/partition_table.hpp"
 
 namespace pv::agent {
 
@@ -119,7 +119,7 @@ bool has_os_release(const std::string& root) {
 // Mounts one candidate; returns the device description, or "" when it is
 // not the root (no os-release) and was unmounted again.
 Result<std::string> try_candidate(const std::string& disk_path, const DiskInfo& disk,
-                                  const Partition& part, const std::string& type,
+                                  const img::Partition& part, const std::string& type,
                                   const std::string& mountpoint) {
     std::string device;
     std::string description;
@@ -150,14 +150,14 @@ Result<std::string> try_candidate(const std::string& disk_path, const DiskInfo& 
 Result<MountedRoot> MountedRoot::find_and_mount(const std::string& disk_path,
                                                 const std::string& mountpoint) {
     const DiskInfo disk = PV_TRY(open_disk(disk_path));
-    std::vector<Partition> candidates{{0, 0, disk.size}};
-    const std::string head = PV_TRY(read_at(disk, 0, kPartitionTableBytes));
-    for (const auto& part : parse_partition_table(head, disk.sector_size, disk.size))
+    std::vector<img::Partition> candidates{{0, 0, disk.size}};
+    const std::string head = PV_TRY(read_at(disk, 0, img::kPartitionTableBytes));
+    for (const auto& part : img::parse_partition_table(head, disk.sector_size, disk.size))
         candidates.push_back(part);
     std::string tried;
     for (const auto& part : candidates) {
-        const std::string probe = PV_TRY(read_at(disk, part.offset, kFilesystemProbeBytes));
-        const std::string type = detect_filesystem(probe);
+        const std::string probe = PV_TRY(read_at(disk, part.offset, img::kFilesystemProbeBytes));
+        const std::string type = img::detect_filesystem(probe);
         const std::string where = part.number == 0 ? std::string("whole disk")
                                                    : "partition " + std::to_string(part.number);
         if (type.empty()) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "agent/apply.hpp"
+#include "agent/guest_files.hpp"
 #include "agent/inventory.hpp"
 
 namespace pv::agent {
@@ -109,6 +110,8 @@ Result<wire::Envelope> Server::handle(const wire::Envelope& request) {
             return hello(request.hello());
         case wire::Envelope::kInspect:
             return inspect();
+        case wire::Envelope::kReadFile:
+            return read_file(request.read_file());
         case wire::Envelope::kStageChunk:
             return stage(request.stage_chunk());
         case wire::Envelope::kApply:
@@ -166,6 +169,13 @@ Result<wire::Envelope> Server::inspect() {
     reply.mutable_inspect_result()->set_root_device(m_root->device());
     reply.mutable_inspect_result()->set_filesystem(m_root->filesystem());
     m_package_manager = reply.inspect_result().package_manager();
+    return reply;
+}
+
+Result<wire::Envelope> Server::read_file(const wire::ReadFile& request) {
+    const std::string path = PV_TRY(root());
+    wire::Envelope reply;
+    *reply.mutable_file_data() = PV_TRY(read_guest_path(path, request.path(), request.offset()));
     return reply;
 }
 

@@ -34,6 +34,7 @@ class Server {
     [[nodiscard]] Result<wire::Envelope> handle(const wire::Envelope& request);
     [[nodiscard]] Result<wire::Envelope> hello(const wire::Hello& request);
     [[nodiscard]] Result<wire::Envelope> inspect();
+    [[nodiscard]] Result<wire::Envelope> read_file(const wire::ReadFile& request);
     [[nodiscard]] Result<wire::Envelope> stage(const wire::StageChunk& chunk);
     [[nodiscard]] Result<wire::Envelope> apply(const wire::Apply& request);
     [[nodiscard]] Result<wire::Envelope> run(const wire::Run& request);

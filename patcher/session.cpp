@@ -352,6 +352,41 @@ Result<wire::InspectResult> Session::inspect() {
     return std::move(*reply.mutable_inspect_result());
 }
 
+Result<wire::FileData> Session::read_file(const std::string& path, uint64_t limit) {
+    wire::FileData whole;
+    std::string content;
+    for (;;) {
+        wire::Envelope request;
+        request.mutable_read_file()->set_path(path);
+        request.mutable_read_file()->set_offset(content.size());
+        auto reply = PV_TRY(m_state->exchange(std::move(request), m_state->timeouts.inspect));
+        if (!reply.has_file_data())
+            return fail(unexpected_reply("read_file " + path, reply));
+        wire::FileData& piece = *reply.mutable_file_data();
+        if (piece.kind() != wire::FileData::KIND_FILE) {
+            if (!content.empty())
+                return fail(m_state->break_stream(Error{
+                    "agent read_file " + path, "the file turned into something else", EPROTO}));
+            if (auto checked = check_file_entries(piece, path, m_state->limits); !checked)
+                return fail(m_state->break_stream(checked.error()));
+            return std::move(piece);
+        }
+        if (piece.size() > limit)
+            return fail(
+                make_error("read " + path + " in the guest",
+                           fmt::format("{} bytes, over the limit of {}", piece.size(), limit)));
+        if (auto checked = check_file_piece(piece, content.size(), whole.size(), path); !checked)
+            return fail(m_state->break_stream(checked.error()));
+        whole.set_size(piece.size());
+        content += piece.data();
+        if (content.size() == piece.size())
+            break;
+    }
+    whole.set_kind(wire::FileData::KIND_FILE);
+    whole.set_data(std::move(content));
+    return whole;
+}
+
 Result<void> Session::stage(const std::filesystem::path& file) {
     const FileDigest digest = PV_TRY(digest_file(file, kChunkSize));
     const std::string name = file.filename().string();

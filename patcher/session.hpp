@@ -83,6 +83,11 @@ class Session {
     // Exchanges versions; fails when the agent's major version differs.
     [[nodiscard]] Result<wire::Hello> hello();
     [[nodiscard]] Result<wire::InspectResult> inspect();
+    // Reads PATH of the guest (ReadFile, protocol minor 1): a whole regular
+    // file of at most LIMIT bytes, assembled from the agent's pieces, or a
+    // directory's entry names. An agent that sends pieces that do not add up,
+    // or entry names that are not plain names, breaks the session.
+    [[nodiscard]] Result<wire::FileData> read_file(const std::string& path, uint64_t limit);
     // Uploads a file in chunks under its file name, with its SHA-256.
     [[nodiscard]] Result<void> stage(const std::filesystem::path& file);
     // Installs staged files (by name); fails with the package manager's

@@ -92,4 +92,27 @@ Result<void> check_inspect_result(wire::InspectResult& result, const SessionLimi
     return {};
 }
 
+Result<void> check_file_entries(const wire::FileData& data, const std::string& path,
+                                const SessionLimits& limits) {
+    for (const auto& name : data.entries()) {
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+            name.find('\0') != std::string::npos || name.size() > limits.field ||
+            printable_line(name) != name)
+            return fail(Error{"agent read_file " + path,
+                              "directory entry '" + printable_line(name) + "' is not a plain name",
+                              EPROTO});
+    }
+    return {};
+}
+
+Result<void> check_file_piece(const wire::FileData& piece, uint64_t received, uint64_t size,
+                              const std::string& path) {
+    const bool same_size = received == 0 || piece.size() == size;
+    if (!same_size || received > piece.size() || piece.data().size() > piece.size() - received ||
+        (piece.data().empty() && received < piece.size()))
+        return fail(
+            Error{"agent read_file " + path, "pieces do not add up to the file's size", EPROTO});
+    return {};
+}
+
 }  // namespace pv::patcher

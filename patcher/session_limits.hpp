@@ -52,4 +52,15 @@ struct SessionLimits {
 [[nodiscard]] Result<void> check_inspect_result(wire::InspectResult& result,
                                                 const SessionLimits& limits);
 
+// A directory's entry names from ReadFile must each be one plain path
+// component (they are joined into further paths).
+[[nodiscard]] Result<void> check_file_entries(const wire::FileData& data, const std::string& path,
+                                              const SessionLimits& limits);
+
+// A file piece from ReadFile after RECEIVED bytes of a file first announced
+// at SIZE bytes: the size must not change, the piece must fit, and a piece
+// may be empty only when the file is complete.
+[[nodiscard]] Result<void> check_file_piece(const wire::FileData& piece, uint64_t received,
+                                            uint64_t size, const std::string& path);
+
 }  // namespace pv::patcher

@@ -48,6 +48,10 @@ std::string body_name(const wire::Envelope& envelope) {
             return "result";
         case wire::Envelope::kError:
             return "error";
+        case wire::Envelope::kReadFile:
+            return "read_file";
+        case wire::Envelope::kFileData:
+            return "file_data";
         case wire::Envelope::BODY_NOT_SET:
             break;
     }

@@ -18,7 +18,8 @@ namespace pv::proto {
 
 // Compatibility rule (see agent.proto): equal majors talk, minors only add.
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 0;
+// Minor 1 added ReadFile / FileData.
+inline constexpr uint32_t kProtocolMinor = 1;
 
 // A frame body larger than this is refused by encoder and decoder alike, so a
 // hostile peer cannot make the other side allocate without bound.

@@ -35,7 +35,8 @@ Result<void> MicroVm::setup_disk(const DiskConfig& disk) {
     BlockOptions options;
     options.access =
         disk.access == DiskAccess::ReadOnly ? BlockAccess::ReadOnly : BlockAccess::ReadWrite;
-    m_disk_lock.emplace(std::move(opened.lock));
+    if (opened.lock)
+        m_disk_lock.emplace(std::move(*opened.lock));
     m_disk = std::make_shared<VirtioBlock>(std::move(opened.device), options);
     return add_virtio_device(m_disk, DeviceThread::DiskIo);
 }

@@ -5,10 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "imgfmt/block_device.hpp"
+#include "imgfmt/image.hpp"
 #include "vmm/confine/policy.hpp"
 
 namespace pv::vmm {
@@ -21,6 +24,16 @@ enum class DiskAccess { ReadWrite, ReadOnly };
 struct DiskConfig {
     std::string path;
     DiskAccess access = DiskAccess::ReadWrite;
+    // The format the caller names; none: by magic (the file itself only).
+    std::optional<img::Format> format;
+    // Whether a qcow2 file's backing chain is followed. patchvisor-vmm
+    // follows it (the operator chose the file; our overlays name their
+    // original by absolute path); the library API makes embedders say so.
+    img::Backing backing = img::Backing::Allow;
+    // A device the embedder opened already (the library API's Image): served
+    // instead of opening PATH, which then only names it. Not locked here;
+    // the embedder's Image holds its own lock.
+    std::shared_ptr<img::BlockDevice> device;
 };
 
 // virtio-vsock with the hybrid Unix-socket backend (--vsock-cid,

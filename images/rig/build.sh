@@ -3,8 +3,9 @@
 # The L1 VM of scripts/nested: Debian's own kernel ($PV_RIG_KERNEL_PACKAGE,
 # fetched with `apt-get download` through the machine's apt configuration)
 # and a busybox initramfs holding only the modules L1 needs (virtio-pci, 9p,
-# overlayfs, loop, fuse, vsock, kvm and both vendors' kvm modules), uncompressed,
-# with their load order worked out by kmod from the kernel's own modules.dep.
+# overlayfs, loop, fuse, vsock, vhost-vsock, ext4, kvm and both vendors' kvm
+# modules), uncompressed, with their load order worked out by kmod from the
+# kernel's own modules.dep.
 # Writes OUT/vmlinuz, OUT/initramfs.cpio.gz and OUT/kernel-release.
 set -euo pipefail
 out=$1 work=$2
@@ -12,7 +13,9 @@ package=${PV_RIG_KERNEL_PACKAGE:?PV_RIG_KERNEL_PACKAGE (the L1 kernel package) m
 recipe=$(cd "$(dirname "$0")" && pwd)
 fail() { echo "rig: $*" >&2; exit 1; }
 # What L1 loads; kvm_amd or kvm_intel is picked at boot by the CPU's flags.
-wanted=(virtio_pci 9pnet_virtio 9p overlay loop fuse vsock kvm)
+# ext4: the jail sandbox mounts the guest's filesystem with L1's kernel;
+# vhost_vsock: QEMU's vhost-vsock device, the peer of bench/boot's agent hello.
+wanted=(virtio_pci 9pnet_virtio 9p overlay loop fuse vsock kvm ext4 vhost_vsock)
 vendor=(kvm_amd kvm_intel)
 
 busybox=$(command -v busybox) || fail "busybox not found; run scripts/install-deps (busybox-static)"

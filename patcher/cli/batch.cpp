@@ -103,8 +103,7 @@ void print_table(FILE* out, const std::vector<patcher::JobReport>& reports,
                "os");
     for (const auto& report : reports)
         fmt::print(out, "{:<40} {:<16} {:>7} {:>9.1f}  {}\n", report.image,
-                   patcher::result_name(report.result), report.packages.size(),
-                   report.total_seconds(),
+                   patcher::result_name(report.result), report.plan.size(), report.total_seconds(),
                    report.result == patcher::JobResult::Failed ? report.error : report.os_name());
     fmt::print(out, "\n{} images in {:.1f} s with {} jobs: {:.2f} images/minute\n",
                summary["images"].get<size_t>(), summary["wall_seconds"].get<double>(),

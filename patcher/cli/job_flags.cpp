@@ -14,7 +14,8 @@ namespace pv::cli {
 
 namespace {
 
-// pv-agent: --agent, $PV_AGENT, next to patchvisor, or in the build tree.
+// pv-agent: --agent, $PV_AGENT, next to patchvisor, in the build tree, or
+// where cmake --install puts it (PREFIX/lib/patchvisor, any prefix).
 Result<std::string> find_agent(const std::string& flag) {
     if (!flag.empty())
         return flag;
@@ -22,8 +23,9 @@ Result<std::string> find_agent(const std::string& flag) {
         return std::string(variable);
     std::error_code error;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
-    for (const auto& candidate : {self / "pv-agent", self / "../../agent/pv-agent",
-                                  std::filesystem::path("/usr/lib/patchvisor/pv-agent")}) {
+    for (const auto& candidate :
+         {self / "pv-agent", self / "../../agent/pv-agent", self / "../lib/patchvisor/pv-agent",
+          std::filesystem::path("/usr/lib/patchvisor/pv-agent")}) {
         if (::access(candidate.c_str(), X_OK) == 0)
             return candidate.lexically_normal().string();
     }
@@ -32,13 +34,72 @@ Result<std::string> find_agent(const std::string& flag) {
                            "pass --agent PATH or set PV_AGENT"));
 }
 
+// The --repo flags; the others need --repo, and exactly one of --catalog
+// and --repo is given (bad usage, exit 2, otherwise).
+void add_repo_flags(CLI::App& command, CLI::Option* catalog, JobFlags& flags) {
+    auto* repo =
+        command.add_option("--repo", flags.repo,
+                           "a Debian-style repository (DIR or file:URI with dists/), signed; "
+                           "resolved against the image by libapt-pkg");
+    repo->excludes(catalog);
+    command
+        .add_option("--suite", flags.suites,
+                    "dists/SUITE to use (repeatable; default: the guest's CODENAME, "
+                    "CODENAME-updates and CODENAME-security the repository has)")
+        ->needs(repo);
+    command
+        .add_option("--component", flags.components,
+                    "component to use (repeatable; default: those the Release lists)")
+        ->needs(repo);
+    command
+        .add_option("--keyring", flags.keyring,
+                    "the only keyring trusted for the repository (default: the guest's "
+                    "/etc/apt/trusted.gpg(.d) and /usr/share/keyrings)")
+        ->needs(repo);
+    command
+        .add_flag("--ignore-valid-until", flags.ignore_valid_until,
+                  "accept a Release whose Valid-Until has passed (an old offline snapshot)")
+        ->needs(repo);
+    command
+        .add_option("--upgrade", flags.upgrade,
+                    "security (default: only versions from a security suite) or full")
+        ->check(CLI::IsMember({"security", "full"}))
+        ->needs(repo);
+    command
+        .add_option("--advisories", flags.advisories,
+                    "Debian security tracker JSON or OSV dump naming what updates fix")
+        ->needs(repo);
+    command.parse_complete_callback([&flags] {
+        if (flags.catalog.empty() == flags.repo.empty())
+            throw CLI::ValidationError("--catalog/--repo",
+                                       "give exactly one of --catalog DIR and --repo DIR");
+    });
+}
+
+std::optional<patcher::repo::RepoOptions> repo_options(const JobFlags& flags) {
+    if (flags.repo.empty())
+        return std::nullopt;
+    patcher::repo::RepoOptions options;
+    options.location = flags.repo;
+    options.suites = flags.suites;
+    options.components = flags.components;
+    if (!flags.keyring.empty())
+        options.keyring = std::filesystem::absolute(flags.keyring).string();
+    if (!flags.advisories.empty())
+        options.advisories = std::filesystem::absolute(flags.advisories).string();
+    options.ignore_valid_until = flags.ignore_valid_until;
+    options.upgrade = flags.upgrade == "full" ? patcher::repo::UpgradeMode::full
+                                              : patcher::repo::UpgradeMode::security;
+    return options;
+}
+
 }  // namespace
 
 void add_job_flags(CLI::App& command, JobFlags& flags, FlagSet set) {
     command.add_option("IMAGE", flags.images, "disk images (raw, qcow2, qcow)")->required();
-    command
-        .add_option("--catalog", flags.catalog, "directory of .deb/.rpm files and manifest.json")
-        ->required();
+    auto* catalog = command.add_option(
+        "--catalog", flags.catalog, "directory of .deb/.rpm files and manifest.json (or --repo)");
+    add_repo_flags(command, catalog, flags);
     command.add_option("--sandbox", flags.sandbox, "auto, jail or microvm")
         ->check(CLI::IsMember({"auto", "jail", "microvm"}));
     command.add_option("--timeout-s", flags.timeout_s, "deadline of each image's sandbox session");
@@ -65,6 +126,7 @@ Result<patcher::JobOptions> job_options(const JobFlags& flags, const std::string
     options.mode = mode;
     options.image = image;
     options.catalog = flags.catalog;
+    options.repo = repo_options(flags);
     options.sandbox = PV_TRY(sandbox::parse_request(flags.sandbox));
     if (!flags.output.empty())
         options.output = std::filesystem::absolute(flags.output).string();

@@ -17,6 +17,14 @@ namespace pv::cli {
 struct JobFlags {
     std::vector<std::string> images;
     std::string catalog;
+    // --repo and its flags (patcher/repo/repo_options.hpp).
+    std::string repo;
+    std::vector<std::string> suites;
+    std::vector<std::string> components;
+    std::string keyring;
+    std::string advisories;
+    std::string upgrade = "security";
+    bool ignore_valid_until = false;
     std::string sandbox = "auto";
     std::string output;
     std::string format;

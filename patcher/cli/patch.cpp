@@ -11,6 +11,36 @@
 
 namespace pv::cli {
 
+namespace {
+
+// One line per planned package (what it does, from and to, why, what it
+// fixes), one per package kept back, then the advisories and their CVEs. A
+// patched job prints the versions the host read back, a check the plan.
+void print_plan(FILE* out, const patcher::JobReport& report, patcher::JobMode mode) {
+    const bool check = mode == patcher::JobMode::Check;
+    for (const auto& planned : report.plan) {
+        const bool is_new = planned.action == "install";
+        const char* verb =
+            check ? (is_new ? "install" : "upgrade") : (is_new ? "installed" : "updated");
+        fmt::print(out, "  {:<9} {}:{} {} -> {}  {}{}\n", verb, planned.name, planned.architecture,
+                   planned.from.value_or("(none)"),
+                   check ? planned.to : report.after(planned).value_or("?"), planned.reason,
+                   planned.advisories.empty()
+                       ? std::string()
+                       : fmt::format("  [{}]", fmt::join(planned.advisories, ", ")));
+    }
+    for (const auto& kept : report.kept_back)
+        fmt::print(out, "  {:<9} {}:{} {} ({} available)  {}\n", "keep-back", kept.name,
+                   kept.architecture, kept.installed, kept.available, kept.reason);
+    for (const auto& advisory : check ? report.advisories : report.advisories_fixed())
+        fmt::print(out, "  {} {} {}\n", advisory.id, check ? "would fix" : "fixes",
+                   fmt::join(advisory.cves, " "));
+    if (const auto cves = report.cves(); check && !cves.empty())
+        fmt::print(out, "  CVEs: {}\n", fmt::join(cves, " "));
+}
+
+}  // namespace
+
 void print_summary(FILE* out, const patcher::JobReport& report, patcher::JobMode mode) {
     using patcher::JobResult;
     switch (report.result) {
@@ -19,14 +49,15 @@ void print_summary(FILE* out, const patcher::JobReport& report, patcher::JobMode
                        report.output.value_or(report.image));
             break;
         case JobResult::MissingPatches:
-            fmt::print(out, "{} is missing {} patch{}\n", report.image, report.packages.size(),
-                       report.packages.size() == 1 ? "" : "es");
+            fmt::print(out, "{} is missing {} patch{}\n", report.image, report.plan.size(),
+                       report.plan.size() == 1 ? "" : "es");
             break;
         case JobResult::NothingToDo:
             fmt::print(out,
-                       "nothing to do: {} has every patch the catalog offers; "
+                       "nothing to do: {} has every patch the source offers; "
                        "it was not changed\n",
                        report.image);
+            print_plan(out, report, mode);
             return;
         case JobResult::Failed:
             fmt::print(stderr, "patchvisor: {} failed{}: {}\n  the original is unchanged\n",
@@ -37,13 +68,7 @@ void print_summary(FILE* out, const patcher::JobReport& report, patcher::JobMode
                 fmt::print(stderr, "  agent log: {}\n", report.agent_log);
             return;
     }
-    for (const auto& change : report.packages)
-        fmt::print(out, "  {} {}:{} {} -> {}  {}\n",
-                   mode == patcher::JobMode::Check ? "missing" : "updated", change.name,
-                   change.architecture, change.before, change.after,
-                   fmt::join(change.advisories, ", "));
-    for (const auto& advisory : report.advisories)
-        fmt::print(out, "  {} fixes {}\n", advisory.id, fmt::join(advisory.cves, " "));
+    print_plan(out, report, mode);
 }
 
 int combined_exit_code(const std::vector<patcher::JobReport>& reports) {
@@ -66,8 +91,10 @@ Result<int> run_jobs(const JobFlags& flags, patcher::JobMode mode) {
     std::vector<patcher::JobReport> reports;
     for (const auto& image : flags.images) {
         const auto options = PV_TRY(job_options(flags, image, mode));
-        fmt::print(out, "{} {} with catalog {}\n",
-                   mode == patcher::JobMode::Check ? "checking" : "patching", image, flags.catalog);
+        fmt::print(out, "{} {} with {} {}\n",
+                   mode == patcher::JobMode::Check ? "checking" : "patching", image,
+                   flags.repo.empty() ? "catalog" : "repository",
+                   flags.repo.empty() ? flags.catalog : flags.repo);
         ConsoleObserver observer(flags.json, flags.verbose);
         reports.push_back(patcher::run_job(options, observer));
         print_summary(out, reports.back(), mode);

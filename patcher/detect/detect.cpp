@@ -108,7 +108,8 @@ Detection detect_patches(PackageFamily family, const std::vector<InstalledPackag
         // it is installed once.
         if (!chosen_files.insert(candidate->path).second)
             continue;
-        Patch patch{*candidate, version, architecture, {}};
+        Patch patch{
+            *candidate, version, architecture, {}, PatchAction::upgrade, "newer in the catalog"};
         patch.advisories = fixed_advisories(family, patch, advisories, detection.warnings);
         detection.patches.push_back(std::move(patch));
     }
@@ -120,40 +121,14 @@ Detection detect_patches(PackageFamily family, const std::vector<InstalledPackag
     return detect_patches(family, installed, catalog.packages, catalog.advisories);
 }
 
-std::string VerifyFailure::message() const {
-    if (found_version.empty())
-        return fmt::format("{} ({}) should be at {} but is not installed", name, architecture,
-                           expected_version);
-    return fmt::format("{} ({}) should be at {} but is at {}", name, architecture, expected_version,
-                       found_version);
-}
-
-std::vector<VerifyFailure> verify_patches(PackageFamily family, const std::vector<Patch>& patches,
-                                          const std::vector<InstalledPackage>& after) {
-    std::vector<VerifyFailure> failures;
-    for (const Patch& patch : patches) {
-        const PackageFile& wanted = patch.package;
-        bool found_exact = false;
-        std::string newest_found;
-        for (const InstalledPackage& package : after) {
-            const bool same_package =
-                package.name == wanted.name &&
-                (architecture_matches(family, wanted.architecture, package.architecture) ||
-                 package.architecture == patch.installed_architecture);
-            if (!same_package || !check_version(family, package.version))
-                continue;
-            if (order(family, package.version, wanted.version) == 0) {
-                found_exact = true;
-                break;
-            }
-            if (newest_found.empty() || order(family, package.version, newest_found) > 0)
-                newest_found = package.version;
-        }
-        if (!found_exact)
-            failures.push_back(
-                VerifyFailure{wanted.name, wanted.architecture, wanted.version, newest_found});
+const char* action_name(PatchAction action) {
+    switch (action) {
+        case PatchAction::upgrade:
+            return "upgrade";
+        case PatchAction::install:
+            return "install";
     }
-    return failures;
+    return "upgrade";
 }
 
 }  // namespace pv::patcher

@@ -1,9 +1,10 @@
 #pragma once
 
-// Detection: which catalog packages an image needs, and after Apply, whether
-// it got them. Pure functions over in-memory data, so they are unit-tested
-// and fuzzable without an image; the job converts the agent's InspectResult
-// into InstalledPackage values.
+// Detection: which catalog packages an image needs; whether it got them is
+// verified by the host after Apply (patcher/job/verification.hpp). Pure
+// functions over in-memory data, so they are unit-tested and fuzzable
+// without an image; the job converts the agent's InspectResult into
+// InstalledPackage values.
 
 #include <string>
 #include <vector>
@@ -28,15 +29,39 @@ struct FixedAdvisory {
     std::string fixed_version;
 };
 
+// What a patch does to its package.
+enum class PatchAction {
+    upgrade,  // the package is installed at an older version
+    install,  // a new package, needed by an upgrade (repository sources only)
+};
+
+[[nodiscard]] const char* action_name(PatchAction action);
+
 struct Patch {
-    PackageFile package;                 // the catalog file to install
-    std::string installed_version;       // the image's version before the patch
+    PackageFile package;                 // the file to install
+    std::string installed_version;       // the image's version before; empty for an install
     std::string installed_architecture;  // the image's architecture of the package
     std::vector<FixedAdvisory> advisories;
+    PatchAction action = PatchAction::upgrade;
+    // Why it is in the plan, for people: "security update from
+    // bookworm-security", "new dependency of pv-fixture-tool".
+    std::string reason;
+};
+
+// A package with a newer version available that the plan leaves alone.
+struct KeptBack {
+    std::string name;
+    std::string architecture;
+    std::string installed_version;
+    std::string available_version;  // the newest the sources offer
+    std::string reason;             // "held (dpkg selection hold)", ...
 };
 
 struct Detection {
-    std::vector<Patch> patches;  // sorted by package name, then architecture
+    // The catalog's: sorted by package name, then architecture. A
+    // repository's: in the order the resolver wants them unpacked.
+    std::vector<Patch> patches;
+    std::vector<KeptBack> kept_back;  // repository sources only
     // Things that were left out rather than guessed at: installed packages
     // or manifest versions that the family's version rules reject.
     std::vector<std::string> warnings;
@@ -59,22 +84,5 @@ struct Detection {
 [[nodiscard]] Detection detect_patches(PackageFamily family,
                                        const std::vector<InstalledPackage>& installed,
                                        const Catalog& catalog);
-
-// An intended package that is not at the patch version after Apply.
-struct VerifyFailure {
-    std::string name;
-    std::string architecture;
-    std::string expected_version;
-    std::string found_version;  // the newest matching version found; empty if none
-
-    [[nodiscard]] std::string message() const;
-};
-
-// Checks the re-inventoried package list AFTER against PATCHES: every
-// patched package must now be installed at exactly its patch version.
-// Returns one failure per package that is not; empty means verified.
-[[nodiscard]] std::vector<VerifyFailure> verify_patches(PackageFamily family,
-                                                        const std::vector<Patch>& patches,
-                                                        const std::vector<InstalledPackage>& after);
 
 }  // namespace pv::patcher

@@ -35,12 +35,23 @@ Result<void> ensure_apt_ready() {
         // pkgInitSystem is left out on purpose: it picks the host's own
         // packaging system and fails on hosts without dpkg, while reading a
         // .deb and comparing with debVS need only the configuration.
+        // The host's apt.conf and apt.conf.d are not read: what patchvisor
+        // does must not depend on them (a host with Acquire::Check-Date
+        // "false" would silently accept an expired repository). pkgInitConfig
+        // only sets defaults that are not set, so these stay.
+        _config->Set("Dir::Etc::main", "/dev/null");
+        _config->Set("Dir::Etc::parts", "/dev/null");
         if (!pkgInitConfig(*_config))
             failure = take_apt_errors();
     });
     if (!failure.empty())
         return fail(make_error("initialise libapt-pkg", failure));
     return {};
+}
+
+std::mutex& apt_state_mutex() {
+    static std::mutex mutex;
+    return mutex;
 }
 
 Result<void> ensure_rpm_ready() {

@@ -4,6 +4,9 @@
 // pv_detect. Both libraries keep process-wide configuration, so each is set
 // up exactly once (std::call_once), whichever thread gets there first.
 
+#include <mutex>
+#include <string>
+
 #include "common/error.hpp"
 
 namespace pv::patcher::detail {
@@ -11,6 +14,11 @@ namespace pv::patcher::detail {
 // libapt-pkg: pkgInitConfig, which sets up the configuration (among other
 // things the decompressors) that reading a .deb's control.tar.* uses.
 [[nodiscard]] Result<void> ensure_apt_ready();
+
+// libapt-pkg's configuration (_config) and packaging system (_system) are
+// process-wide; whoever changes them (a repository resolution, which points
+// them at its own files) holds this for as long as it relies on them.
+[[nodiscard]] std::mutex& apt_state_mutex();
 
 // librpm: rpmReadConfigFiles, which header reading and rpmverParse rely on.
 [[nodiscard]] Result<void> ensure_rpm_ready();

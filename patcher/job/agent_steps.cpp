@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "patcher/job/session_guest_files.hpp"
+
 namespace pv::patcher {
 
 namespace {
@@ -35,13 +37,18 @@ Result<PackageFamily> family_of(const wire::InspectResult& result) {
 
 std::string plan_summary(const Detection& detection) {
     if (detection.patches.empty())
-        return "no patch applies";
+        return detection.kept_back.empty()
+                   ? "no patch applies"
+                   : fmt::format("no patch applies; {} kept back", detection.kept_back.size());
     std::string summary = fmt::format("{} patch{}:", detection.patches.size(),
                                       detection.patches.size() == 1 ? "" : "es");
     for (const auto& patch : detection.patches)
-        summary += fmt::format(" {} {} -> {},", patch.package.name, patch.installed_version,
+        summary += fmt::format(" {} {} -> {},", patch.package.name,
+                               patch.installed_version.empty() ? "(new)" : patch.installed_version,
                                patch.package.version);
     summary.pop_back();
+    if (!detection.kept_back.empty())
+        summary += fmt::format("; {} kept back", detection.kept_back.size());
     return summary;
 }
 
@@ -139,14 +146,20 @@ Result<std::vector<InstalledPackage>> AgentSteps::inventory() {
     return installed;
 }
 
-Result<Detection> AgentSteps::inspect_and_detect(const Catalog& catalog) {
+Result<Detection> AgentSteps::inspect_and_detect(PatchSource& source) {
     enter("inspect", m_options.phase_timeouts.inspect);
     const auto installed = PV_TRY(inventory());
     m_clock.finish(fmt::format("{}, {} packages installed ({})", m_report.os_name(),
                                installed.size(), m_report.package_manager));
 
+    SessionGuestFiles files(*m_session);
+    const GuestView guest{m_family, installed, m_report.os_release, files};
+    if (source.uses_guest_files()) {
+        enter("indexes", m_options.phase_timeouts.inspect);
+        m_clock.finish(PV_TRY(explained(source.prepare(guest))));
+    }
     m_clock.start("detect");
-    auto detection = detect_patches(m_family, installed, catalog);
+    auto detection = PV_TRY(source.detect(guest));
     for (const auto& warning : detection.warnings)
         m_observer.agent_log("detect: " + warning);
     m_clock.finish(plan_summary(detection));
@@ -170,20 +183,6 @@ Result<void> AgentSteps::stage_and_apply(const Detection& detection) {
     m_clock.finish(fmt::format("{} exited {}",
                                family_name(m_family) == std::string("deb") ? "dpkg -i" : "rpm -U",
                                applied.exit_code));
-    return {};
-}
-
-Result<void> AgentSteps::verify(const Detection& detection) {
-    enter("verify", m_options.phase_timeouts.verify);
-    const auto after = PV_TRY(inventory());
-    const auto failures = verify_patches(m_family, detection.patches, after);
-    if (!failures.empty()) {
-        std::string message;
-        for (const auto& failure : failures)
-            message += (message.empty() ? "" : "; ") + failure.message();
-        return fail(make_error("verify the patched image", message));
-    }
-    m_clock.finish(fmt::format("every patched package is at its catalog version"));
     return {};
 }
 

@@ -1,9 +1,10 @@
 #pragma once
 
 // The part of the job that talks to the agent in its sandbox: start,
-// Hello, Inspect and detection, Stage and Apply, verification by a second
-// Inspect, Finish. The sandbox is torn down when this object goes away,
-// whatever happened.
+// Hello, Inspect and detection, Stage and Apply, Finish. The agent is never
+// asked whether Apply worked: the host verifies the overlay itself once the
+// sandbox has ended (verification.hpp). The sandbox is torn down when this
+// object goes away, whatever happened.
 
 #include <chrono>
 #include <memory>
@@ -12,8 +13,8 @@
 
 #include "common/fd.hpp"
 #include "imgfmt/block_device.hpp"
-#include "patcher/detect/catalog.hpp"
 #include "patcher/detect/detect.hpp"
+#include "patcher/detect/patch_source.hpp"
 #include "patcher/job/job.hpp"
 #include "patcher/job/phase_clock.hpp"
 #include "patcher/sandbox/sandbox.hpp"
@@ -29,11 +30,14 @@ class AgentSteps {
 
     [[nodiscard]] Result<void> start(const sandbox::SandboxChoice& choice,
                                      img::BlockDevice& overlay, const std::string& log_path);
-    [[nodiscard]] Result<Detection> inspect_and_detect(const Catalog& catalog);
+    // Inspect, then the source's plan ("indexes" phase first for a
+    // source that reads the guest's files).
+    [[nodiscard]] Result<Detection> inspect_and_detect(PatchSource& source);
     [[nodiscard]] Result<void> stage_and_apply(const Detection& detection);
-    [[nodiscard]] Result<void> verify(const Detection& detection);
     // Finish, then the agent must end on its own with status 0.
     [[nodiscard]] Result<void> finish();
+    // The guest's package family, as Inspect found it.
+    [[nodiscard]] PackageFamily family() const { return m_family; }
 
   private:
     [[nodiscard]] Result<std::vector<InstalledPackage>> inventory();

@@ -11,11 +11,13 @@
 #include "imgfmt/commit.hpp"
 #include "imgfmt/lock.hpp"
 #include "imgfmt/qcow2/qcow2_image.hpp"
-#include "patcher/detect/catalog.hpp"
 #include "patcher/detect/detect.hpp"
+#include "patcher/detect/patch_source.hpp"
 #include "patcher/job/agent_steps.hpp"
 #include "patcher/job/job_record.hpp"
 #include "patcher/job/phase_clock.hpp"
+#include "patcher/job/verification.hpp"
+#include "patcher/repo/apt_source.hpp"
 
 namespace pv::patcher {
 
@@ -94,22 +96,64 @@ Result<img::Format> original_format(const JobOptions& options, const std::string
     return *options.declared_format;
 }
 
+std::unique_ptr<PatchSource> make_source(const JobOptions& options) {
+    if (options.repo)
+        return repo::make_apt_source(*options.repo, options.work_dir);
+    return make_catalog_source(options.catalog);
+}
+
 void record_plan(const Detection& detection, JobReport& report) {
     std::map<std::string, AdvisoryReport> advisories;
     for (const auto& patch : detection.patches) {
-        PackageChange change{patch.package.name,
-                             patch.installed_architecture,
-                             patch.installed_version,
-                             patch.package.version,
-                             {}};
+        // A new dependency has no version before.
+        const bool is_new = patch.action == PatchAction::install;
+        PlannedPackage planned{patch.package.name,
+                               patch.package.architecture,
+                               is_new ? std::nullopt : std::optional(patch.installed_version),
+                               patch.package.version,
+                               {},
+                               action_name(patch.action),
+                               patch.reason};
         for (const auto& advisory : patch.advisories) {
-            change.advisories.push_back(advisory.id);
+            planned.advisories.push_back(advisory.id);
             advisories.emplace(advisory.id, AdvisoryReport{advisory.id, advisory.cves});
         }
-        report.packages.push_back(std::move(change));
+        report.plan.push_back(std::move(planned));
     }
     for (auto& [id, advisory] : advisories)
         report.advisories.push_back(std::move(advisory));
+    for (const auto& kept : detection.kept_back)
+        report.kept_back.push_back({kept.name, kept.architecture, kept.installed_version,
+                                    kept.available_version, kept.reason});
+}
+
+std::vector<ExpectedPackage> expected_packages(const std::vector<PlannedPackage>& plan) {
+    std::vector<ExpectedPackage> expected;
+    for (const auto& planned : plan)
+        expected.push_back({planned.name, planned.architecture, planned.to});
+    return expected;
+}
+
+guestfs::DatabaseKind database_of(PackageFamily family) {
+    return family == PackageFamily::rpm ? guestfs::DatabaseKind::Rpm : guestfs::DatabaseKind::Dpkg;
+}
+
+// The verify phase: the host reads the flushed overlay's package database
+// itself; the agent's account of Apply decides nothing.
+Result<void> verify(const JobOptions& options, PhaseClock& clock, PackageFamily family,
+                    const std::string& overlay_path, JobReport& report) {
+    clock.start("verify");
+    const auto database =
+        PV_TRY(verify_on_host(overlay_path, database_of(family), expected_packages(report.plan),
+                              options.phase_timeouts.verify));
+    for (const auto& planned : report.plan)
+        if (const auto* found = find_package(database, planned.name, planned.architecture))
+            report.measured.push_back({found->name, found->architecture, found->version});
+    report.measured_from = database.location;
+    clock.finish(fmt::format("{} package{} at the planned version, read by the host from {}",
+                             report.plan.size(), report.plan.size() == 1 ? "" : "s",
+                             database.location));
+    return {};
 }
 
 Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, JobReport& report) {
@@ -124,9 +168,8 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
     clock.finish(fmt::format("{} image locked", report.format));
 
     clock.start("catalog");
-    const auto catalog = PV_TRY(load_catalog(options.catalog, CatalogPolicy::strict));
-    clock.finish(fmt::format("{} package files, {} advisories", catalog.packages.size(),
-                             catalog.advisories.size()));
+    const auto source = make_source(options);
+    clock.finish(PV_TRY(source->load()));
 
     // Chosen before any file is written: a forced microvm that cannot run
     // here fails now.
@@ -143,7 +186,7 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
 
     AgentSteps agent(options, observer, clock, report);
     PV_TRY(agent.start(choice, *overlay, files.agent_log));
-    const auto detection = PV_TRY(agent.inspect_and_detect(catalog));
+    const auto detection = PV_TRY(agent.inspect_and_detect(*source));
     record_plan(detection, report);
     if (detection.patches.empty() || options.mode == JobMode::Check) {
         PV_TRY(agent.finish());
@@ -152,11 +195,11 @@ Result<JobResult> run_steps(const JobOptions& options, JobObserver& observer, Jo
         return JobResult::MissingPatches;
     }
     PV_TRY(agent.stage_and_apply(detection));
-    PV_TRY(agent.verify(detection));
     PV_TRY(agent.finish());
     if (sandbox::overlay_access(choice.kind) == sandbox::OverlayAccess::HandedOver)
         overlay = PV_TRY(reopen_overlay(std::move(overlay)));
     PV_TRY(overlay->flush());
+    PV_TRY(verify(options, clock, agent.family(), overlay->name(), report));
 
     clock.start("commit");
     img::CommitOptions commit_options;

@@ -1,9 +1,10 @@
 #pragma once
 
 // The patch job (DESIGN.md, the five steps): lock → overlay → sandbox →
-// Hello → Inspect → detect → Stage → Apply → re-Inspect and verify →
-// Finish → commit → replace. Until the commit's rename the original is only
-// read; any failure leaves it byte-identical.
+// Hello → Inspect → detect → Stage → Apply → Finish → the host verifies the
+// overlay's package database against the plan → commit → replace. Until the
+// commit's rename the original is only read; any failure leaves it
+// byte-identical.
 
 #include <chrono>
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "imgfmt/image.hpp"
 #include "patcher/job/report.hpp"
+#include "patcher/repo/repo_options.hpp"
 #include "patcher/sandbox/sandbox.hpp"
 
 namespace pv::patcher {
@@ -29,15 +31,18 @@ struct PhaseTimeouts {
     std::chrono::milliseconds inspect = std::chrono::seconds(120);
     std::chrono::milliseconds stage = std::chrono::seconds(600);
     std::chrono::milliseconds apply = std::chrono::seconds(900);
-    std::chrono::milliseconds verify = std::chrono::seconds(120);
     // Finish, and the agent ending on its own afterwards.
     std::chrono::milliseconds finish = std::chrono::seconds(120);
+    // The host's own read of the overlay's package database, after the
+    // sandbox has ended.
+    std::chrono::milliseconds verify = std::chrono::seconds(120);
 };
 
 struct JobOptions {
     JobMode mode = JobMode::Patch;
     std::string image;
-    std::string catalog;
+    std::string catalog;                    // a folder catalog, or:
+    std::optional<repo::RepoOptions> repo;  // a Debian-style repository (--repo)
     sandbox::SandboxRequest sandbox = sandbox::SandboxRequest::Auto;
     std::optional<std::string> output;  // default: replace the original in place
     bool keep_backup = false;

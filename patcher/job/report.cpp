@@ -1,5 +1,9 @@
 #include "patcher/job/report.hpp"
 
+#include <algorithm>
+#include <set>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 namespace pv::patcher {
@@ -49,20 +53,89 @@ std::string JobReport::os_name() const {
     return name;
 }
 
-nlohmann::json to_json(const JobReport& report) {
-    auto optional = [](const std::optional<std::string>& value) {
-        return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-    };
+std::optional<std::string> JobReport::after(const PlannedPackage& planned) const {
+    if (result != JobResult::Patched)
+        return std::nullopt;
+    for (const auto& package : measured)
+        if (package.name == planned.name && package.architecture == planned.architecture)
+            return package.version;
+    return std::nullopt;
+}
+
+std::vector<std::string> JobReport::cves() const {
+    std::set<std::string> all;
+    for (const auto& advisory : advisories)
+        all.insert(advisory.cves.begin(), advisory.cves.end());
+    return {all.begin(), all.end()};
+}
+
+std::vector<AdvisoryReport> JobReport::advisories_fixed() const {
+    std::vector<AdvisoryReport> fixed;
+    for (const auto& advisory : advisories) {
+        bool verified = true;
+        for (const auto& planned : plan) {
+            const bool lists = std::find(planned.advisories.begin(), planned.advisories.end(),
+                                         advisory.id) != planned.advisories.end();
+            if (lists && after(planned) != planned.to)
+                verified = false;
+        }
+        if (verified && result == JobResult::Patched)
+            fixed.push_back(advisory);
+    }
+    return fixed;
+}
+
+namespace {
+
+nlohmann::json string_or_null(const std::optional<std::string>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json advisories_json(const std::vector<AdvisoryReport>& advisories) {
+    nlohmann::json json = nlohmann::json::array();
+    for (const auto& advisory : advisories)
+        json.push_back({{"id", advisory.id}, {"cves", advisory.cves}});
+    return json;
+}
+
+// The plan, and per planned package what was there before and, when the
+// host measured it on a patched image, after.
+std::pair<nlohmann::json, nlohmann::json> plan_json(const JobReport& report) {
+    nlohmann::json plan = nlohmann::json::array();
     nlohmann::json packages = nlohmann::json::array();
-    for (const auto& change : report.packages)
-        packages.push_back({{"name", change.name},
-                            {"architecture", change.architecture},
-                            {"before", change.before},
-                            {"after", change.after},
-                            {"advisories", change.advisories}});
-    nlohmann::json advisories = nlohmann::json::array();
-    for (const auto& advisory : report.advisories)
-        advisories.push_back({{"id", advisory.id}, {"cves", advisory.cves}});
+    for (const auto& planned : report.plan) {
+        plan.push_back({{"name", planned.name},
+                        {"architecture", planned.architecture},
+                        {"from", string_or_null(planned.from)},
+                        {"to", planned.to},
+                        {"advisories", planned.advisories},
+                        {"action", planned.action},
+                        {"reason", planned.reason}});
+        nlohmann::json package = {{"name", planned.name},
+                                  {"architecture", planned.architecture},
+                                  {"before", string_or_null(planned.from)},
+                                  {"advisories", planned.advisories},
+                                  {"action", planned.action},
+                                  {"reason", planned.reason}};
+        if (const auto after = report.after(planned))
+            package["after"] = *after;
+        packages.push_back(std::move(package));
+    }
+    return {std::move(plan), std::move(packages)};
+}
+
+}  // namespace
+
+nlohmann::json to_json(const JobReport& report) {
+    auto [plan, packages] = plan_json(report);
+    nlohmann::json kept_back = nlohmann::json::array();
+    for (const auto& kept : report.kept_back)
+        kept_back.push_back({{"name", kept.name},
+                             {"architecture", kept.architecture},
+                             {"installed", kept.installed},
+                             {"available", kept.available},
+                             {"action", "keep-back"},
+                             {"reason", kept.reason}});
     nlohmann::json phases = nlohmann::json::array();
     for (const auto& phase : report.phases)
         phases.push_back({{"name", phase.name}, {"seconds", phase.seconds}});
@@ -77,8 +150,15 @@ nlohmann::json to_json(const JobReport& report) {
         {"os", {{"name", report.os_name()}, {"os_release", report.os_release}}},
         {"package_manager", report.package_manager},
         {"packages_installed", report.packages_installed},
-        {"packages", packages},
-        {"advisories_fixed", advisories},
+        {"plan", std::move(plan)},
+        {"packages", std::move(packages)},
+        {"advisories", advisories_json(report.advisories)},
+        {"advisories_fixed", advisories_json(report.advisories_fixed())},
+        {"verified_from", report.result == JobResult::Patched && !report.measured_from.empty()
+                              ? nlohmann::json(report.measured_from)
+                              : nlohmann::json(nullptr)},
+        {"kept_back", std::move(kept_back)},
+        {"cves", report.cves()},
         {"sandbox",
          {{"kind", report.sandbox_kind},
           {"reason", report.sandbox_reason},
@@ -87,8 +167,8 @@ nlohmann::json to_json(const JobReport& report) {
           {"kernel", report.agent_kernel}}},
         {"phases", phases},
         {"total_seconds", report.total_seconds()},
-        {"output", optional(report.output)},
-        {"backup", optional(report.backup)},
+        {"output", string_or_null(report.output)},
+        {"backup", string_or_null(report.backup)},
     };
 }
 

@@ -27,12 +27,35 @@ struct PhaseTiming {
     double seconds = 0;
 };
 
-struct PackageChange {
+// One package the job means to install or upgrade, as planned before
+// Apply. FROM is what the guest's inventory listed (none for a package the
+// plan adds); TO and ARCHITECTURE are the package file's, which is what the
+// package manager will record.
+struct PlannedPackage {
     std::string name;
     std::string architecture;
-    std::string before;
-    std::string after;  // the catalog version (planned, or verified once patched)
+    std::optional<std::string> from;
+    std::string to;
     std::vector<std::string> advisories;
+    std::string action;  // "upgrade", or "install" for a new dependency
+    std::string reason;
+};
+
+// A package with a newer version that the plan leaves alone, and why.
+struct KeptBackReport {
+    std::string name;
+    std::string architecture;
+    std::string installed;
+    std::string available;
+    std::string reason;
+};
+
+// A planned package as the host read it back from the patched overlay
+// (patcher/job/verification.hpp), never as the agent reported it.
+struct MeasuredPackage {
+    std::string name;
+    std::string architecture;
+    std::string version;
 };
 
 struct AdvisoryReport {
@@ -51,8 +74,13 @@ struct JobReport {
     std::string agent_log;
     std::string agent_version;
     std::string agent_kernel;
-    std::vector<PackageChange> packages;
-    std::vector<AdvisoryReport> advisories;
+    std::vector<PlannedPackage> plan;
+    std::vector<AdvisoryReport> advisories;  // of the plan
+    std::vector<KeptBackReport> kept_back;
+    // Filled by the verify phase only, once every planned package was read
+    // back at its planned version; what was read (verification.hpp).
+    std::vector<MeasuredPackage> measured;
+    std::string measured_from;
     std::vector<PhaseTiming> phases;
     JobResult result = JobResult::Failed;
     std::string error;
@@ -61,7 +89,14 @@ struct JobReport {
     std::optional<std::string> backup;
 
     [[nodiscard]] double total_seconds() const;
+    // The measured version of a planned package, only for a patched job.
+    [[nodiscard]] std::optional<std::string> after(const PlannedPackage& planned) const;
+    // The plan's advisories all of whose packages were measured at their
+    // planned versions; none unless the job patched the image.
+    [[nodiscard]] std::vector<AdvisoryReport> advisories_fixed() const;
     [[nodiscard]] std::string os_name() const;  // PRETTY_NAME, or ID VERSION_ID
+    // The CVE ids of every advisory the plan fixes, sorted, each once.
+    [[nodiscard]] std::vector<std::string> cves() const;
 };
 
 [[nodiscard]] nlohmann::json to_json(const JobReport& report);

@@ -63,15 +63,19 @@ Result<MicroVmSetup> find_microvm_setup() {
     std::error_code error;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
     const std::filesystem::path installed(kInstallDirectory);
+    // Where cmake --install puts them under any prefix: PREFIX/lib/patchvisor.
+    const auto prefix = self / "../lib/patchvisor";
     MicroVmSetup setup;
-    setup.vmm_path = PV_TRY(locate(
-        "VMM", "PV_VMM",
-        {self / "patchvisor-vmm", self / "../../vmm/patchvisor-vmm", installed / "patchvisor-vmm"},
-        true, "it is built as vmm/patchvisor-vmm"));
-    setup.kernel_path = PV_TRY(locate("kernel", "PV_KERNEL", {installed / "bzImage"}, false,
-                                      "`scripts/images path kernel-bzimage` in a source tree"));
+    setup.vmm_path = PV_TRY(locate("VMM", "PV_VMM",
+                                   {self / "patchvisor-vmm", self / "../../vmm/patchvisor-vmm",
+                                    prefix / "patchvisor-vmm", installed / "patchvisor-vmm"},
+                                   true, "it is built as vmm/patchvisor-vmm"));
+    setup.kernel_path =
+        PV_TRY(locate("kernel", "PV_KERNEL", {prefix / "bzImage", installed / "bzImage"}, false,
+                      "`scripts/images path kernel-bzimage` in a source tree"));
     setup.initrd_path =
-        PV_TRY(locate("agent initramfs", "PV_INITRAMFS", {installed / "initramfs.cpio.gz"}, false,
+        PV_TRY(locate("agent initramfs", "PV_INITRAMFS",
+                      {prefix / "initramfs.cpio.gz", installed / "initramfs.cpio.gz"}, false,
                       "`scripts/images path initramfs` in a source tree"));
     setup.cmdline = kLinuxCommandLine;
     return setup;

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "agent/partitions.hpp"
+#include "imgfmt/partition/partition_table.hpp"
 
 namespace {
 
@@ -15,7 +15,7 @@ namespace {
 // partition that reaches past it (or whose end overflows) would make the
 // agent read outside the device.
 void check_partitions(std::string_view head, uint32_t sector_size, uint64_t disk_size) {
-    for (const auto& partition : pv::agent::parse_partition_table(head, sector_size, disk_size)) {
+    for (const auto& partition : pv::img::parse_partition_table(head, sector_size, disk_size)) {
         if (partition.number == 0 || partition.offset > disk_size ||
             partition.size > disk_size - partition.offset)
             std::abort();
@@ -23,8 +23,8 @@ void check_partitions(std::string_view head, uint32_t sector_size, uint64_t disk
         // part of the input the partition covers.
         if (partition.offset < head.size()) {
             const uint64_t length = std::min<uint64_t>(
-                {partition.size, head.size() - partition.offset, pv::agent::kFilesystemProbeBytes});
-            (void)pv::agent::detect_filesystem(head.substr(partition.offset, length));
+                {partition.size, head.size() - partition.offset, pv::img::kFilesystemProbeBytes});
+            (void)pv::img::detect_filesystem(head.substr(partition.offset, length));
         }
     }
 }
@@ -39,6 +39,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check_partitions(head, sector_size, size);
         check_partitions(head, sector_size, uint64_t{1} << 40);
     }
-    (void)pv::agent::detect_filesystem(head);
+    (void)pv::img::detect_filesystem(head);
     return 0;
 }

@@ -60,19 +60,20 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(m_path, ignored);
 }
 
-std::string sha256_of_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return "";
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
-                                                                    &EVP_MD_CTX_free);
+namespace {
+
+using DigestContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+
+DigestContext sha256_context() {
+    DigestContext context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
-    std::array<char, 1 << 16> buffer{};
-    while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0)
-        EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+    return context;
+}
+
+std::string hex_digest(EVP_MD_CTX* context) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
-    EVP_DigestFinal_ex(context.get(), digest.data(), &length);
+    EVP_DigestFinal_ex(context, digest.data(), &length);
     std::string hex;
     for (unsigned int i = 0; i < length; ++i) {
         static const char* kDigits = "0123456789abcdef";
@@ -80,6 +81,25 @@ std::string sha256_of_file(const std::string& path) {
         hex += kDigits[digest[i] & 15];
     }
     return hex;
+}
+
+}  // namespace
+
+std::string sha256_of_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return "";
+    auto context = sha256_context();
+    std::array<char, 1 << 16> buffer{};
+    while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0)
+        EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+    return hex_digest(context.get());
+}
+
+std::string sha256_of_bytes(std::string_view bytes) {
+    auto context = sha256_context();
+    EVP_DigestUpdate(context.get(), bytes.data(), bytes.size());
+    return hex_digest(context.get());
 }
 
 std::string built_binary(const std::string& relative) {

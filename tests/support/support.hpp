@@ -5,6 +5,7 @@
 // binaries, temporary directories, file hashes.
 
 #include <string>
+#include <string_view>
 
 namespace pv::test {
 
@@ -39,6 +40,8 @@ class TempDir {
 
 // Lower-case hex SHA-256 of a file's bytes (OpenSSL), "" if unreadable.
 [[nodiscard]] std::string sha256_of_file(const std::string& path);
+// The same of BYTES.
+[[nodiscard]] std::string sha256_of_bytes(std::string_view bytes);
 
 // A binary of this build: "patcher/cli/patchvisor" → $PV_BINARY_DIR/...
 [[nodiscard]] std::string built_binary(const std::string& relative);

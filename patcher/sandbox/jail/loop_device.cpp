@@ -16,7 +16,7 @@
 #include <thread>
 #include <utility>
 
-#include "patcher/sandbox/jail/partition_table.hpp"
+#include "patcher/sandbox/jail/kernel_partitions.hpp"
 
 namespace pv::sandbox {
 

@@ -35,7 +35,7 @@ class LoopDevice {
 
     // The partition nodes (/dev/loopNpM), once both the sysfs entry and the
     // /dev node exist. Partitions the kernel's own scan missed are
-    // registered from the table first (partition_table.hpp). There is no udev here to wait
+    // registered from the table first (kernel_partitions.hpp). There is no udev here to wait
     // for, so this polls until the count stops changing or TIMEOUT passes;
     // an unpartitioned disk gives an empty list after a short settle time.
     [[nodiscard]] Result<std::vector<std::string>> wait_for_partitions(

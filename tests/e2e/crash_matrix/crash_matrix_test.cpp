@@ -1,15 +1,20 @@
 // The crash matrix (issue 7): `patchvisor patch` SIGKILLed at every phase
 // boundary and at random moments, on copies of the sample raw and qcow2
 // images. After each kill the original must be byte-identical (SHA-256) or
-// wholly replaced by a verified patched image (qemu-img check clean, e2fsck
-// clean, the catalog's versions read back with debugfs + dpkg-query), never
+// wholly replaced by a verified patched image (for raw and qcow2 alike:
+// qemu-img check clean where qcow2, e2fsck -fn clean, the versions of the
+// catalog's package files read back with debugfs + dpkg-query), never
 // anything in between; then `patchvisor gc` must leave nothing of the killed
 // run: no mount, loop device or runtime directory of its pid, no temp
 // target next to the image, no overlay or job record in the work directory.
+// A trial meant to kill after a phase fails when the job never printed that
+// phase, and a job that ended by itself must have succeeded.
 //
 // PV_CRASH_TRIALS (default 12) trials; PV_CRASH_SEED fixes the random
-// moments. scripts/crash-matrix N runs this with N trials.
+// moments; PV_CRASH_POINTS=a,b limits the phase kills to those phases.
+// scripts/crash-matrix N runs this with N trials.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -41,6 +46,54 @@ struct Sample {
     double seconds = 0;  // one whole job, measured first
 };
 
+// "replaced" if IMAGE passes tests/support/image-packages (qemu-img check
+// for qcow2, e2fsck -fn of the filesystem, the package database dumped by
+// debugfs) and holds EXPECTED (package → version), else what is wrong.
+std::string verify_replaced(const std::string& image,
+                            const std::map<std::string, std::string>& expected) {
+    std::vector<std::string> packages;
+    for (const auto& [package, version] : expected)
+        packages.push_back(package);
+    const auto read = read_image_versions(image, packages);
+    if (!read.error.empty())
+        return read.error;
+    for (const auto& [package, version] : expected)
+        if (read.versions.at(package) != version)
+            return fmt::format("{} is '{}', not {}", package, read.versions.at(package), version);
+    return "replaced";
+}
+
+// Why a trial tested nothing, or "" when it did: a kill point after a phase
+// the job never printed (it failed earlier, or the phase is gone), or a job
+// that ended by itself with a failure. A job that printed the phase line and
+// then won the race with the kill, or outlived a random moment, and
+// succeeded, is fine.
+std::string untested_because(const KillPlan& plan, const KilledJob& job) {
+    const bool reached =
+        plan.after_phase.empty() || plan.after_phase == "start" ||
+        std::find(job.phases.begin(), job.phases.end(), plan.after_phase) != job.phases.end();
+    if (!reached)
+        return "the job never reached the phase " + plan.after_phase + " to kill after it";
+    if (!job.killed && job.exit_code != 0)
+        return "the job ended by itself with exit " + std::to_string(job.exit_code);
+    return "";
+}
+
+// The kill points: PV_CRASH_POINTS (comma-separated phases) or every
+// boundary.
+std::vector<std::string> boundaries() {
+    const char* text = std::getenv("PV_CRASH_POINTS");
+    if (text == nullptr || *text == '\0')
+        return kBoundaries;
+    std::vector<std::string> points;
+    std::string list(text);
+    for (size_t at = 0, end; at <= list.size(); at = end + 1) {
+        end = std::min(list.find(',', at), list.size());
+        points.push_back(list.substr(at, end - at));
+    }
+    return points;
+}
+
 unsigned trial_count() {
     const char* text = std::getenv("PV_CRASH_TRIALS");
     return text != nullptr ? static_cast<unsigned>(std::stoul(text)) : 12;
@@ -48,17 +101,20 @@ unsigned trial_count() {
 
 class CrashMatrix : public ::testing::Test {
   protected:
+    // The expected versions are the catalog's package files' own
+    // (dpkg-deb -f), and each sample must hold lower ones.
     void SetUp() override {
         m_catalog = image_artifact("catalog");
         m_work = m_dir.file("work");
-        for (const auto& package : {"libssl3", "openssl"}) {
-            const auto version = run("ls " + quote(m_catalog) + " | sed -n " +
-                                     quote("s/^" + std::string(package) + "_\\([^_]*\\)_.*/\\1/p"));
-            m_expected[package] = version.output.substr(0, version.output.find('\n'));
-            ASSERT_FALSE(m_expected[package].empty()) << package;
-        }
+        for (const auto& package : catalog_packages(m_catalog))
+            m_expected[package.name] = package.version;
+        ASSERT_EQ(m_expected.size(), 2u) << "the catalog holds libssl3 and openssl";
         for (const auto& format : {"raw", "qcow2"}) {
             Sample sample{format, image_artifact(std::string("sample-") + format), "", "", 0};
+            for (const auto& [package, version] : m_expected)
+                ASSERT_TRUE(
+                    dpkg_version_lower(installed_version(sample.pristine, package), version))
+                    << sample.pristine << ": " << package << " is not older than " << version;
             sample.pristine_sha = sparse_sha256(sample.pristine);
             ASSERT_EQ(sample.pristine_sha, sha256_of_file(sample.pristine))
                 << "the sparse-aware hash must agree with the plain one";
@@ -84,23 +140,8 @@ class CrashMatrix : public ::testing::Test {
         must("cp --sparse=always " + quote(sample.pristine) + " " + quote(sample.copy));
     }
 
-    // "replaced" if SAMPLE's copy is a verified patched image, else why not.
-    std::string verify_patched(const Sample& sample) {
-        if (sample.format == "qcow2") {
-            const auto check = run("qemu-img check " + quote(sample.copy));
-            if (check.exit_code != 0)
-                return "qemu-img check: " + check.output;
-        } else {
-            const auto fsck = run("e2fsck -fn " + quote(sample.copy) + " 2>&1");
-            if (fsck.exit_code != 0)
-                return "e2fsck: " + fsck.output;
-        }
-        for (const auto& [package, version] : m_expected) {
-            const auto installed = installed_version(sample.copy, package);
-            if (installed != version)
-                return fmt::format("{} is '{}', not {}", package, installed, version);
-        }
-        return "replaced";
+    std::string verify_patched(const Sample& sample) const {
+        return verify_replaced(sample.copy, m_expected);
     }
 
     // What of the run of PID is still there; "" when nothing.
@@ -185,16 +226,17 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
                                                    : std::random_device{}();
     std::mt19937 random(static_cast<unsigned>(seed));
     const unsigned trials = trial_count();
+    const auto points = boundaries();
     fmt::print("crash matrix: {} trials, seed {}, whole job {:.2f} s raw / {:.2f} s qcow2\n",
                trials, seed, m_samples[0].seconds, m_samples[1].seconds);
-    unsigned partial = 0, leftover_trials = 0;
+    unsigned partial = 0, leftover_trials = 0, untested_trials = 0;
     for (unsigned trial = 0; trial < trials; ++trial) {
         const unsigned round = trial / 2;
-        auto& sample = m_samples[(round + round / kBoundaries.size()) % 2];
+        auto& sample = m_samples[(round + round / points.size()) % 2];
         KillPlan plan;
         std::string point;
         if (trial % 2 == 0) {
-            plan.after_phase = kBoundaries[round % kBoundaries.size()];
+            plan.after_phase = points[round % points.size()];
             point = "after " + plan.after_phase;
         } else {
             std::uniform_real_distribution<double> moment(0, 1.1 * sample.seconds);
@@ -211,6 +253,13 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
             ADD_FAILURE() << "trial " << trial << ": patchvisor " << job.pid << " never exited";
             break;
         }
+        const auto untested = untested_because(plan, job);
+        if (!untested.empty()) {
+            ++untested_trials;
+            ADD_FAILURE() << "trial " << trial << " (" << point << ", " << sample.format
+                          << "): " << untested << "\n"
+                          << job.stderr_text;
+        }
         std::string outcome;
         if (sparse_sha256(sample.copy) == sample.pristine_sha) {
             outcome = "untouched";
@@ -225,7 +274,10 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
             }
             restore(sample);
         }
-        if (!job.killed) {
+        if (!untested.empty()) {
+            outcome += " (UNTESTED)";
+        } else if (!job.killed) {
+            // It printed the phase line, then won the race with the kill.
             outcome += fmt::format(" (ran to exit {})", job.exit_code);
             // The machine got faster than at the calibration: aim the random
             // moments at the shorter job, so they fall inside it.
@@ -261,10 +313,70 @@ TEST_F(CrashMatrix, OriginalIsUntouchedOrWhollyReplacedAndGcLeavesNothing) {
     for (const auto& [runs, count] : m_gc_runs)
         fmt::print("clean after gc run {}: {} trials\n", runs, count);
     fmt::print("killed jobs hung in exit until gc aborted their FUSE connection: {}\n", m_stuck);
-    fmt::print("partial images: {}, trials with leftovers after gc: {}\n", partial,
-               leftover_trials);
+    fmt::print(
+        "partial images: {}, trials with leftovers after gc: {}, trials whose kill point was "
+        "never reached or whose job failed by itself: {}\n",
+        partial, leftover_trials, untested_trials);
     EXPECT_EQ(partial, 0u);
     EXPECT_EQ(leftover_trials, 0u);
+    EXPECT_EQ(untested_trials, 0u);
+}
+
+// The judgement of a trial, on made-up runs.
+TEST(CrashMatrixTrial, AKillPointTheJobNeverReachedIsUntested) {
+    KilledJob job;
+    job.exit_code = 0;
+    job.phases = {"lock", "catalog", "overlay"};
+    EXPECT_NE(untested_because({"commit", {}}, job), "");
+    job.exit_code = 1;
+    EXPECT_NE(untested_because({"commit", {}}, job), "");
+    job.killed = true;
+    EXPECT_NE(untested_because({"commit", {}}, job), "") << "killed later, never after commit";
+}
+
+TEST(CrashMatrixTrial, AJobThatFailedByItselfIsUntested) {
+    KilledJob job;
+    job.exit_code = 1;
+    job.phases = {"lock", "catalog"};
+    EXPECT_NE(untested_because({"", std::chrono::milliseconds(900)}, job), "");
+    EXPECT_NE(untested_because({"lock", {}}, job), "") << "the kill after lock never landed";
+}
+
+TEST(CrashMatrixTrial, AKillAfterAReachedPhaseOrARunThatSucceededIsTested) {
+    KilledJob job;
+    job.killed = true;
+    job.phases = {"lock", "catalog"};
+    EXPECT_EQ(untested_because({"catalog", {}}, job), "");
+    EXPECT_EQ(untested_because({"start", {}}, KilledJob{.killed = true}), "");
+    EXPECT_EQ(untested_because({"", std::chrono::milliseconds(900)}, job), "");
+    job.killed = false;
+    job.exit_code = 0;
+    EXPECT_EQ(untested_because({"catalog", {}}, job), "") << "printed it, then won the race";
+    EXPECT_EQ(untested_because({"", std::chrono::milliseconds(900)}, job), "");
+}
+
+// The oracle of "wholly replaced" reads the filesystem of a qcow2 image
+// too: a qcow2 file that qemu-img check finds clean, whose package versions
+// are the expected ones, but whose ext4 has a wrong link count, is refused.
+TEST(CrashMatrixVerify, AQcow2WithADamagedFilesystemIsNotReplaced) {
+    TempDir dir;
+    const auto sample = image_artifact("sample-qcow2");
+    ASSERT_FALSE(sample.empty());
+    std::map<std::string, std::string> expected;
+    for (const auto& package : catalog_packages(image_artifact("catalog")))
+        expected[package.name] = installed_version(sample, package.name);
+    const auto good = dir.file("good.qcow2");
+    must("cp " + quote(sample) + " " + quote(good));
+    ASSERT_EQ(verify_replaced(good, expected), "replaced");
+    const auto raw = dir.file("damaged.raw");
+    const auto damaged = dir.file("damaged.qcow2");
+    must("qemu-img convert -O raw " + quote(sample) + " " + quote(raw));
+    must("debugfs -w -R 'sif /etc/hostname links_count 5' " + quote(raw) + " 2>/dev/null");
+    must("qemu-img convert -O qcow2 " + quote(raw) + " " + quote(damaged));
+    ASSERT_EQ(run("qemu-img check " + quote(damaged)).exit_code, 0);
+    const auto verdict = verify_replaced(damaged, expected);
+    EXPECT_NE(verdict, "replaced");
+    EXPECT_NE(verdict.find("e2fsck"), std::string::npos) << verdict;
 }
 
 }  // namespace

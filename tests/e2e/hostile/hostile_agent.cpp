@@ -7,14 +7,20 @@
 // "hostile-BEHAVIOUR@PHASE", a symlink to this binary) or from
 // `--behaviour BEHAVIOUR[@PHASE]`.
 //
-// Behaviours: normal, oversize (a frame length over 4 MiB), endless-logs,
+// Behaviours: normal (answers every request as the agent would, but
+// installs nothing), oversize (a frame length over 4 MiB), endless-logs,
 // out-of-order (the answer carries the next request's id), unsolicited (an
 // extra message after the answer), wrong-reply (a Hello where another answer
 // belongs), silence (reads, never answers), trickle (the answer one byte
 // every 100 ms), huge-list (250 000 packages), huge-string (a 3 MiB agent
 // version in Hello), early-close (closes the connection instead of
-// answering). Phases: hello, inspect, stage, apply, verify, finish; each
-// behaviour has a default (see default_phase).
+// answering), and three that answer Apply with success and report the new
+// versions from then on, doing something else to the guest's disk:
+// lies-installed-nothing (leaves it alone), lies-other-version (writes
+// another version of each staged package into dpkg's status file) and
+// writes-status (writes the staged versions there, as a package manager that
+// only updated its database would). Phases: hello, inspect, stage, apply,
+// finish; each behaviour has a default (see default_phase).
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -29,6 +35,7 @@
 #include <thread>
 
 #include "proto/framing.hpp"
+#include "tests/e2e/hostile/guest_disk.hpp"
 
 namespace {
 
@@ -37,6 +44,7 @@ using pv::wire::Envelope;
 struct Plan {
     std::string behaviour = "normal";
     std::string phase;
+    std::string disk;  // --disk: the guest's disk, a loop device in the jail
 };
 
 std::string default_phase(const std::string& behaviour) {
@@ -44,7 +52,8 @@ std::string default_phase(const std::string& behaviour) {
         return "";
     if (behaviour == "oversize" || behaviour == "huge-string" || behaviour == "silence")
         return "hello";
-    if (behaviour == "endless-logs")
+    if (behaviour == "endless-logs" || behaviour.starts_with("lies-") ||
+        behaviour == "writes-status")
         return "apply";
     if (behaviour == "unsolicited")
         return "hello";
@@ -57,10 +66,13 @@ Plan plan_from(int argc, char** argv) {
     const std::string name = slash ? slash + 1 : argv[0];
     if (name.rfind("hostile-", 0) == 0)
         spec = name.substr(8);
-    for (int i = 1; i + 1 < argc; ++i)
+    Plan plan;
+    for (int i = 1; i + 1 < argc; ++i) {
         if (std::strcmp(argv[i], "--behaviour") == 0)
             spec = argv[i + 1];
-    Plan plan;
+        if (std::strcmp(argv[i], "--disk") == 0)
+            plan.disk = argv[i + 1];
+    }
     if (spec.empty())
         return plan;
     const auto at = spec.find('@');
@@ -133,7 +145,7 @@ class Guest {
             case Envelope::kHello:
                 return "hello";
             case Envelope::kInspect:
-                return m_inspected++ == 0 ? "inspect" : "verify";
+                return "inspect";
             case Envelope::kStageChunk:
                 return "stage";
             case Envelope::kApply:
@@ -185,9 +197,10 @@ class Guest {
     }
 
     bool misbehave(int fd, const Envelope& request, Envelope reply);
+    // Apply answered with success, whatever was done to the disk.
+    bool lie_about_apply(int fd, const Envelope& reply);
 
     Plan m_plan;
-    int m_inspected = 0;
     std::vector<std::string> m_staged;
     std::map<std::string, std::string> m_versions{{"libssl3", "3.0.20-1~deb12u2"},
                                                   {"openssl", "3.0.20-1~deb12u2"}};
@@ -240,9 +253,25 @@ bool Guest::misbehave(int fd, const Envelope& request, Envelope reply) {
     }
     if (behaviour == "early-close")
         return false;
+    if ((behaviour.starts_with("lies-") || behaviour == "writes-status") && request.has_apply())
+        return lie_about_apply(fd, reply);
     std::fprintf(stderr, "hostile agent: no behaviour %s at %s\n", behaviour.c_str(),
                  m_plan.phase.c_str());
     return false;
+}
+
+bool Guest::lie_about_apply(int fd, const Envelope& reply) {
+    const std::string& behaviour = m_plan.behaviour;
+    // From now on Inspect shows the staged versions (well_behaved); what
+    // the disk holds is another matter.
+    std::map<std::string, std::string> written;
+    for (const auto& file : m_staged) {
+        const auto name = file.substr(0, file.find('_'));
+        written[name] = m_versions[name] + (behaviour == "lies-other-version" ? "+other1" : "");
+    }
+    if (behaviour != "lies-installed-nothing" && !pv::hostile::write_versions(m_plan.disk, written))
+        return false;
+    return send(fd, reply);
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 // whatever the agent does, the job ends with exit 1 and a clear message in
 // bounded time, the original keeps its SHA-256, and the job leaves no mount,
 // loop device or runtime directory (hostile_agent.cpp lists the behaviours).
+// A double that says it installed the patches is believed only when the
+// host reads them back from the overlay.
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -24,6 +27,31 @@ class HostileAgent : public ::testing::Test {
         m_image = copy_sample(m_dir, "sample-raw", "vm.raw");
         m_sha = sha256_of_file(m_image);
         m_catalog = image_artifact("catalog");
+        // What the package files say, never the tool's report.
+        for (const auto& package : catalog_packages(m_catalog))
+            m_catalog_versions[package.name] = package.version;
+        m_before = installed_version(m_image, "libssl3");
+        ASSERT_EQ(installed_version(m_image, "openssl"), m_before);
+    }
+
+    // The host's verdict on PACKAGE found at FOUND.
+    std::string not_as_planned(const std::string& package, const std::string& found) {
+        return package + ":amd64 is at " + found + ", not " + m_catalog_versions.at(package) +
+               " as planned";
+    }
+
+    static nlohmann::json read_report(const std::string& path) {
+        std::ifstream in(path);
+        return nlohmann::json::parse(in);
+    }
+
+    // A failed job claims no version after and no advisory fixed.
+    static void expect_nothing_claimed(const nlohmann::json& report) {
+        EXPECT_EQ(report.at("result"), "failed");
+        EXPECT_EQ(report.at("plan").size(), 2u);
+        for (const auto& package : report.at("packages"))
+            EXPECT_FALSE(package.contains("after")) << package;
+        EXPECT_TRUE(report.at("advisories_fixed").empty());
     }
 
     // Runs the job with the double named "hostile-SPEC" and times it.
@@ -60,28 +88,70 @@ class HostileAgent : public ::testing::Test {
     }
 
     TempDir m_dir;
-    std::string m_image, m_sha, m_catalog;
+    std::string m_image, m_sha, m_catalog, m_before;
+    std::map<std::string, std::string> m_catalog_versions;
     std::chrono::steady_clock::duration m_elapsed{};
 };
 
-// The double is a faithful agent until told otherwise, so every failure
-// below comes from its misbehaviour; and the agent's Log lines reach the
-// agent log named in the report.
-TEST_F(HostileAgent, WellBehavedDoubleCompletesTheJob) {
+// The double answers every request as the agent would, but installs
+// nothing: the host reads the overlay back, finds the old versions and
+// refuses the job (which it once committed on the agent's word). The
+// agent's Log lines still reach the agent log named in the report.
+TEST_F(HostileAgent, ADoubleThatInstallsNothingIsRefused) {
     const auto output = m_dir.file("out.raw");
     const auto report_path = m_dir.file("report.json");
     const auto result =
         patch_with("normal", "--output " + quote(output) + " --json-report " + quote(report_path));
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_EQ(sha256_of_file(m_image), m_sha);
-    std::ifstream in(report_path);
-    const auto report = nlohmann::json::parse(in);
+    expect_failed_cleanly(result, not_as_planned("libssl3", m_before), m_image, m_sha);
+    EXPECT_FALSE(std::filesystem::exists(output));
+    const auto report = read_report(report_path);
+    EXPECT_EQ(report.at("failed_phase"), "verify");
+    expect_nothing_claimed(report);
     const auto log_path = report.at("sandbox").at("agent_log").get<std::string>();
     std::ifstream log_file(log_path);
     std::stringstream log;
     log << log_file.rdbuf();
     EXPECT_NE(log.str().find("hostile agent: normal"), std::string::npos) << log.str();
     EXPECT_NE(log.str().find("[stdout] Setting up libssl3"), std::string::npos) << log.str();
+}
+
+// Apply answered with success, the new versions reported, nothing written.
+TEST_F(HostileAgent, LiesThatItInstalledWhatItDidNot) {
+    const auto report_path = m_dir.file("report.json");
+    const auto result = patch_with("lies-installed-nothing", "--json-report " + quote(report_path));
+    expect_failed_cleanly(result, not_as_planned("libssl3", m_before), m_image, m_sha);
+    EXPECT_NE(result.output.find(not_as_planned("openssl", m_before)), std::string::npos)
+        << result.output;
+    expect_nothing_claimed(read_report(report_path));
+}
+
+// Another version written into dpkg's database: the message shows the host
+// read what the double wrote to the overlay.
+TEST_F(HostileAgent, LiesAboutTheVersionItInstalled) {
+    const auto result = patch_with("lies-other-version");
+    expect_failed_cleanly(result,
+                          not_as_planned("libssl3", m_catalog_versions.at("libssl3") + "+other1"),
+                          m_image, m_sha);
+}
+
+// The control for the two above: the same double writing the planned
+// versions passes the host's check, and the output holds them as debugfs
+// and dpkg-query read them.
+TEST_F(HostileAgent, ADoubleThatWritesThePlannedVersionsPasses) {
+    const auto output = m_dir.file("out.raw");
+    const auto report_path = m_dir.file("report.json");
+    const auto result = patch_with(
+        "writes-status", "--output " + quote(output) + " --json-report " + quote(report_path));
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_EQ(sha256_of_file(m_image), m_sha);
+    const auto report = read_report(report_path);
+    for (const auto& [name, version] : m_catalog_versions) {
+        EXPECT_EQ(installed_version(output, name), version) << name;
+        EXPECT_TRUE(dpkg_version_lower(m_before, version)) << name;
+    }
+    for (const auto& package : report.at("packages"))
+        EXPECT_EQ(package.at("after"), m_catalog_versions.at(package.at("name")));
+    EXPECT_FALSE(report.at("advisories_fixed").empty());
 }
 
 TEST_F(HostileAgent, OversizeFrame) {
@@ -143,10 +213,10 @@ TEST_F(HostileAgent, HugeString) {
     expect_failed_within(result, "agent_version: 3145728 bytes is over the limit", seconds(60));
 }
 
-TEST_F(HostileAgent, EarlyCloseAtVerify) {
-    const auto result = patch_with("early-close@verify");
+TEST_F(HostileAgent, EarlyCloseAtFinish) {
+    const auto result = patch_with("early-close@finish");
     expect_failed_within(result,
-                         "agent inspect: agent protocol frame: peer closed the stream; the agent "
+                         "agent finish: agent protocol frame: peer closed the stream; the agent "
                          "exited with status 0",
                          seconds(60));
 }

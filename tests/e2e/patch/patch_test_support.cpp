@@ -27,17 +27,41 @@ std::string copy_sample(const TempDir& dir, const std::string& name, const std::
     return path;
 }
 
-std::string installed_version(const std::string& image, const std::string& package) {
+ImageVersions read_image_versions(const std::string& image,
+                                  const std::vector<std::string>& packages) {
     const char* source = std::getenv("PV_SOURCE_DIR");
-    const auto script = std::string(source ? source : ".") + "/tests/support/image-packages";
-    const auto read = run(quote(script) + " " + quote(image) + " " + quote(package));
-    const auto prefix = package + " ";
-    if (read.exit_code != 0 || read.output.rfind(prefix, 0) != 0 || read.output.back() != '\n') {
-        ADD_FAILURE() << "cannot read " << package << " from " << image << ":\n" << read.output;
+    std::string command =
+        quote(std::string(source ? source : ".") + "/tests/support/image-packages") + " " +
+        quote(image);
+    for (const auto& package : packages)
+        command += " " + quote(package);
+    const auto read = run(command);
+    ImageVersions result;
+    // One line "PACKAGE VERSION" per package, in order; "-" = not installed.
+    size_t at = 0;
+    for (const auto& package : packages) {
+        const auto end = read.output.find('\n', at);
+        const auto prefix = package + " ";
+        if (read.exit_code != 0 || end == std::string::npos ||
+            read.output.compare(at, prefix.size(), prefix) != 0) {
+            result.versions.clear();
+            result.error = "cannot read " + package + " from " + image + ":\n" + read.output;
+            return result;
+        }
+        const auto version = read.output.substr(at + prefix.size(), end - at - prefix.size());
+        result.versions[package] = version == "-" ? "" : version;
+        at = end + 1;
+    }
+    return result;
+}
+
+std::string installed_version(const std::string& image, const std::string& package) {
+    const auto read = read_image_versions(image, {package});
+    if (!read.error.empty()) {
+        ADD_FAILURE() << read.error;
         return "(unreadable)";
     }
-    const auto version = read.output.substr(prefix.size(), read.output.size() - prefix.size() - 1);
-    return version == "-" ? "" : version;
+    return read.versions.at(package);
 }
 
 std::vector<PackageFile> catalog_packages(const std::string& directory) {
@@ -52,7 +76,7 @@ std::vector<PackageFile> catalog_packages(const std::string& directory) {
             query =
                 "rpm -qp --nosignature --qf '%{NAME}\\n%{EPOCH}:%{VERSION}-%{RELEASE}\\n"
                 "%{ARCH}\\n' " +
-                quote(path) + " | sed '2s/^(none)://'";
+                quote(path) + " 2>/dev/null | sed '2s/^(none)://'";
         else
             continue;
         const auto fields = run(query);
@@ -75,6 +99,17 @@ bool dpkg_version_lower(const std::string& a, const std::string& b) {
     return run("dpkg --compare-versions " + quote(a) + " lt " + quote(b)).exit_code == 0;
 }
 
+bool rpm_version_lower(const std::string& a, const std::string& b) {
+    // Through the environment, so no version needs quoting for rpm's macros.
+    const auto order = run("A=" + quote(a) + " B=" + quote(b) +
+                           " rpm --eval '%{lua: print(rpm.vercmp(os.getenv(\"A\"), "
+                           "os.getenv(\"B\")))}' 2>&1");
+    if (order.exit_code != 0 ||
+        (order.output != "-1\n" && order.output != "0\n" && order.output != "1\n"))
+        ADD_FAILURE() << "rpm cannot compare " << a << " and " << b << ": " << order.output;
+    return order.output == "-1\n";
+}
+
 CommandOutput patchvisor(const std::string& arguments) {
     return run(quote(built_binary("patcher/cli/patchvisor")) + " " + arguments);
 }
@@ -82,8 +117,8 @@ CommandOutput patchvisor(const std::string& arguments) {
 CommandOutput patch_job(const std::string& image, const std::string& catalog,
                         const std::string& work_dir, const std::string& extra) {
     const auto command = quote(built_binary("patcher/cli/patchvisor")) + " patch " + quote(image) +
-                         " --catalog " + quote(catalog) + " --work-dir " + quote(work_dir) + " " +
-                         extra;
+                         (catalog.empty() ? "" : " --catalog " + quote(catalog)) + " --work-dir " +
+                         quote(work_dir) + " " + extra;
     return run("sh -c " + quote("echo patchvisor-pid=$$; exec " + command));
 }
 

@@ -3,6 +3,7 @@
 // What the patch-job tests share: the sample image and catalog, and reading
 // package versions out of an image with tools we did not write.
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,16 @@ namespace pv::test {
 // "(unreadable)", which matches no version.
 [[nodiscard]] std::string installed_version(const std::string& image, const std::string& package);
 
+// The same read for several PACKAGES, reporting nothing to gtest: each
+// package's version ("" when not installed), or ERROR saying why the image
+// could not be read (then VERSIONS is empty).
+struct ImageVersions {
+    std::map<std::string, std::string> versions;
+    std::string error;
+};
+[[nodiscard]] ImageVersions read_image_versions(const std::string& image,
+                                                const std::vector<std::string>& packages);
+
 // What the package files of a catalog directory say about themselves
 // (`dpkg-deb -f FILE Package Version Architecture`, `rpm -qp` for .rpm):
 // the expected versions of a patch test, never the tool's own report.
@@ -35,10 +46,14 @@ struct PackageFile {
 // Whether dpkg orders version A below version B (`dpkg --compare-versions`).
 [[nodiscard]] bool dpkg_version_lower(const std::string& a, const std::string& b);
 
+// Whether rpm orders version A below version B (rpm's own rpm.vercmp).
+[[nodiscard]] bool rpm_version_lower(const std::string& a, const std::string& b);
+
 // Runs `patchvisor ARGUMENTS`.
 [[nodiscard]] CommandOutput patchvisor(const std::string& arguments);
 
 // Runs `patchvisor patch IMAGE --catalog CATALOG --work-dir WORK_DIR EXTRA`
+// (without --catalog when CATALOG is empty: EXTRA then names the source)
 // under a shell that first prints "patchvisor-pid=PID": the pid names the
 // job's FUSE mounts and runtime directory ("patchvisor-PID-N",
 // /run/patchvisor/PID-N/), so expect_failed_cleanly sees only this job's.

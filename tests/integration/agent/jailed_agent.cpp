@@ -27,16 +27,12 @@ std::string jail_unavailable_reason() {
     return "";
 }
 
-std::string image_artifact(const std::string& name) {
-    const char* source = std::getenv("PV_SOURCE_DIR");
-    if (source == nullptr)
-        return "";
-    const auto out = run(quote(std::string(source) + "/scripts/images") + " path " + quote(name) +
-                         " 2>/dev/null");
-    std::string path = out.output.substr(0, out.output.find('\n'));
-    if (out.exit_code != 0 || path.empty() || access(path.c_str(), R_OK) != 0)
-        return "";
-    return path;
+std::string version_of(const wire::InspectResult& inventory, const std::string& name) {
+    for (const auto& package : inventory.packages()) {
+        if (package.name() == name)
+            return package.version();
+    }
+    return "";
 }
 
 namespace {

@@ -19,9 +19,8 @@ namespace pv::test {
 // Why the jail cannot run here, or "" when it can (root, namespaces, loop).
 [[nodiscard]] std::string jail_unavailable_reason();
 
-// The path `scripts/images path NAME` prints, or "" when the artifact has not
-// been built.
-[[nodiscard]] std::string image_artifact(const std::string& name);
+// The version of package NAME in an agent's inventory, "" when absent.
+[[nodiscard]] std::string version_of(const wire::InspectResult& inventory, const std::string& name);
 
 class JailedAgent {
   public:

@@ -15,6 +15,9 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -210,6 +213,44 @@ TEST_P(RoleFilter, FileDataOnlyWhereTheDiskIsServedOrFlushed) {
         EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
     else
         EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+}
+
+TEST_P(RoleFilter, PostingToABlockedEventLoopWakesIt) {
+    // Every role hands work to the event loop: a vCPU when the guest
+    // resets or starts virtio-vsock (the vsock device posts to its loop),
+    // the main thread, the loops themselves. Asio wakes a loop that is
+    // blocked in epoll_wait by re-arming its interrupter (EPOLL_CTL_MOD).
+    const ThreadRole role = GetParam();
+    int status = in_child([role] {
+        boost::asio::io_context events;
+        // A pending timer makes the loop wait in its reactor (epoll_wait),
+        // not on a condition variable, as the VMM's loop does.
+        boost::asio::steady_timer timer(events, std::chrono::hours(1));
+        timer.async_wait([](const boost::system::error_code&) {});
+        bool ran = false;
+        std::thread loop([&] { events.run(); });  // started before the filter forbids clone
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // blocked in epoll_wait
+        if (!install_thread_filter(role))
+            return 100;
+        boost::asio::post(events, [&] {
+            ran = true;
+            events.stop();
+        });
+        loop.join();
+        // Now, before the loop's destructor closes descriptors (a vCPU never does).
+        _exit(ran ? 0 : 2);
+        return 0;
+    });
+    EXPECT_TRUE(exited_cleanly(status)) << describe_status(status);
+    // Re-arming is all a vCPU may do with epoll: registering a descriptor is the loop's.
+    if (role == ThreadRole::Vcpu) {
+        status = confined([] {
+            epoll_event event{};
+            (void)epoll_ctl(-1, EPOLL_CTL_ADD, -1, &event);
+            return kSurvived;
+        });
+        EXPECT_TRUE(killed_by_sigsys(status)) << describe_status(status);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Roles, RoleFilter,

@@ -53,11 +53,11 @@ case ${1:-} in
   sample_dpkg_status)
     raw=$(artifact sample-raw)
     versions=$(artifact sample-versions)
-    status=$(debugfs -R 'cat /var/lib/dpkg/status' "$raw" 2>/dev/null) || fail "debugfs cannot read $raw"
+    read_back=$("$src/tests/support/image-packages" "$raw" libssl3 openssl) || fail "cannot read $raw"
     for p in libssl3 openssl; do
       want=$(recorded_version "$p" "$versions")
       [[ -n $want ]] || fail "$versions records no version of $p"
-      got=$(status_version "$p" <<<"$status")
+      got=$(awk -v p="$p" '$1 == p { print $2 }' <<<"$read_back")
       [[ $got == "$want" ]] || fail "$raw: $p is at '${got:-not installed}', $versions says '$want'"
       echo "$raw: $p $got"
     done ;;
@@ -74,16 +74,24 @@ case ${1:-} in
     magic=$(od -An -t x1 -j $((start * 512 + 1024 + 0x38)) -N 2 "$gpt" | tr -d ' ')
     [[ $magic == 53ef ]] || fail "$gpt: partition 1 does not hold an ext2/3/4 superblock (magic $magic)" ;;
   catalog_newer)
+    # What the package files say of themselves (dpkg-deb -f), against the
+    # sample image itself (image-packages) and the manifest's advisory.
     catalog=$(artifact catalog)
-    versions=$(artifact sample-versions)
+    raw=$(artifact sample-raw)
     [[ -f $catalog/manifest.json ]] || fail "$catalog/manifest.json is missing"
-    for p in libssl3 openssl; do
-      fixed=$(sed -n "s/.*{\"name\": \"$p\", \"fixed_version\": \"\\([^\"]*\\)\"}.*/\\1/p" "$catalog/manifest.json")
-      sample=$(recorded_version "$p" "$versions")
-      [[ -n $fixed && -n $sample ]] || fail "no version of $p in $catalog/manifest.json or $versions"
-      ls "$catalog/${p}_${fixed}_"*.deb >/dev/null 2>&1 || fail "$catalog has no ${p}_${fixed}_*.deb"
+    count=0
+    for deb in "$catalog"/*.deb; do
+      [[ -f $deb ]] || fail "$catalog holds no .deb"
+      read -r p fixed < <(dpkg-deb -f "$deb" Package Version | cut -d' ' -f2 | paste -sd' ')
+      [[ -n $p && -n $fixed ]] || fail "dpkg-deb cannot read the control fields of $deb"
+      sample=$("$src/tests/support/image-packages" "$raw" "$p" | cut -d' ' -f2) || fail "cannot read $raw"
+      [[ $sample != - ]] || fail "$p is not installed in $raw"
       dpkg --compare-versions "$fixed" gt "$sample" || fail "$p: catalog version $fixed is not newer than the sample's $sample"
+      grep -qF "{\"name\": \"$p\", \"fixed_version\": \"$fixed\"}" "$catalog/manifest.json" ||
+        fail "$catalog/manifest.json names no advisory fixing $p in $fixed"
       echo "$p: catalog $fixed > sample $sample"
-    done ;;
+      count=$((count + 1))
+    done
+    [[ $count -eq 2 ]] || fail "$catalog holds $count .deb files, expected libssl3 and openssl" ;;
   *) fail "unknown check '${1:-}'" ;;
 esac

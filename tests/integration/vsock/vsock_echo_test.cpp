@@ -5,7 +5,6 @@
 // bytes, echoed by the guest and compared by SHA-256.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -25,19 +24,6 @@ namespace pv::vmm::test {
 namespace {
 
 constexpr size_t kPayloadSize = 16u << 20;
-
-std::string sha256(const std::string& bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string text;
-    for (unsigned int index = 0; index < length; ++index) {
-        text += hex[digest[index] >> 4];
-        text += hex[digest[index] & 15];
-    }
-    return text;
-}
 
 std::string random_payload(size_t size) {
     std::mt19937_64 generator(20261125);
@@ -127,7 +113,7 @@ void expect_echo_and_clean_end(const Fd& stream, Vm& vm, const std::string& mode
     const std::string payload = random_payload(kPayloadSize);
     const std::string echoed = echo_through(stream, payload);
     EXPECT_EQ(echoed.size(), payload.size());
-    EXPECT_EQ(sha256(echoed), sha256(payload));
+    EXPECT_EQ(pv::test::sha256_of_bytes(echoed), pv::test::sha256_of_bytes(payload));
     const VmmRun run = vm.get();
     EXPECT_EQ(run.exit_code, 0) << run.stderr_text;
     EXPECT_TRUE(has_line(run, "ok vsock " + mode + " bytes=16777216"))

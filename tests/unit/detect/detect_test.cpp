@@ -154,50 +154,5 @@ TEST(Detection, AdvisoriesBetweenInstalledAndPatchVersion) {
     EXPECT_EQ(fixed[1].id, "DSA-MID");
 }
 
-TEST(DetectVerify, ReportsEveryPackageNotAtThePatchVersion) {
-    const auto detection = detect_deb({{"libssl3", "3.0.20-1", "amd64"},
-                                       {"openssl", "3.0.20-1", "amd64"},
-                                       {"ca-certificates", "20230311", "all"}},
-                                      {deb("libssl3", "3.0.22-1"), deb("openssl", "3.0.22-1"),
-                                       deb("ca-certificates", "20230311+deb12u1", "all")});
-    ASSERT_EQ(detection.patches.size(), 3u);
-
-    const std::vector<InstalledPackage> all_done = {{"libssl3", "3.0.22-1", "amd64"},
-                                                    {"openssl", "3.0.22-1", "amd64"},
-                                                    {"ca-certificates", "20230311+deb12u1", "all"}};
-    EXPECT_TRUE(verify_patches(PackageFamily::deb, detection.patches, all_done).empty());
-
-    const std::vector<InstalledPackage> partial = {{"libssl3", "3.0.22-1", "amd64"},
-                                                   {"openssl", "3.0.20-1", "amd64"}};
-    const auto failures = verify_patches(PackageFamily::deb, detection.patches, partial);
-    ASSERT_EQ(failures.size(), 2u);
-    EXPECT_EQ(failures[0].name, "ca-certificates");
-    EXPECT_EQ(failures[0].found_version, "");
-    EXPECT_EQ(failures[0].message(),
-              "ca-certificates (all) should be at 20230311+deb12u1 but is not installed");
-    EXPECT_EQ(failures[1].name, "openssl");
-    EXPECT_EQ(failures[1].found_version, "3.0.20-1");
-    EXPECT_EQ(failures[1].message(), "openssl (amd64) should be at 3.0.22-1 but is at 3.0.20-1");
-}
-
-TEST(DetectVerify, OtherArchitectureAtThePatchVersionDoesNotCount) {
-    const auto detection =
-        detect_deb({{"libssl3", "3.0.20-1", "amd64"}}, {deb("libssl3", "3.0.22-1")});
-    const auto failures =
-        verify_patches(PackageFamily::deb, detection.patches,
-                       {{"libssl3", "3.0.22-1", "i386"}, {"libssl3", "3.0.20-1", "amd64"}});
-    ASSERT_EQ(failures.size(), 1u);
-    EXPECT_EQ(failures[0].found_version, "3.0.20-1");
-}
-
-TEST(DetectVerify, NewerThanThePatchIsNotThePatch) {
-    const auto detection =
-        detect_deb({{"libssl3", "3.0.20-1", "amd64"}}, {deb("libssl3", "3.0.22-1")});
-    const auto failures =
-        verify_patches(PackageFamily::deb, detection.patches, {{"libssl3", "3.0.23-1", "amd64"}});
-    ASSERT_EQ(failures.size(), 1u);
-    EXPECT_EQ(failures[0].found_version, "3.0.23-1");
-}
-
 }  // namespace
 }  // namespace pv::patcher

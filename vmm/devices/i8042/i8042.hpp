@@ -1,9 +1,10 @@
 #pragma once
 
-// The part of the i8042 keyboard controller a microVM needs: the status and
-// data ports answer "nothing there", and command 0xfe ("pulse reset line",
-// written to the command port 0x64) resets the machine, which ends the VM.
-// Linux's `reboot=k` and our test guest use it.
+// The part of the i8042 keyboard controller a microVM needs: command 0xfe
+// ("pulse reset line", written to the command port 0x64) resets the
+// machine, which ends the VM (Linux's `reboot=k` and our test guest use
+// it); the status and data ports tell a driver at once that no keyboard
+// controller is there to set up (i8042.cpp says how).
 
 #include <cstdint>
 #include <functional>
