@@ -26,7 +26,7 @@ using LineCallback = std::function<void(LogStream, std::string_view)>;
 
 // Mounts that give a chroot /proc (fresh), /sys (bound read-only) and a
 // minimal /dev (null, zero, full, random, urandom, tty bound from the
-// sandbox's); undone in reverse order on destruction (STYLE.md habit 6).
+// sandbox's); undone in reverse order on destruction.
 class ChrootMounts {
   public:
     [[nodiscard]] static Result<ChrootMounts> create(const std::string& root);

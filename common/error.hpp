@@ -1,6 +1,6 @@
 #pragma once
 
-// Errors as values (STYLE.md habit 5): every fallible operation returns
+// Errors as values: every fallible operation returns
 // pv::Result<T>; only main() turns an Error into a message and an exit code.
 
 #include <cerrno>

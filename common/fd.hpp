@@ -1,6 +1,6 @@
 #pragma once
 
-// Move-only owner of a file descriptor (STYLE.md habit 6).
+// Move-only owner of a file descriptor.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 
-// The one interface every disk backend implements (STYLE.md habit 8): raw
+// The one interface every disk backend implements: raw
 // files, qcow/qcow2 images read by QcowImage, our qcow2 overlays. virtio-blk, commit and the
 // FUSE export only ever see this.
 

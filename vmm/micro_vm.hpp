@@ -73,7 +73,7 @@ class MicroVm {
     [[nodiscard]] Bus& mmio_bus() { return m_mmio_bus; }
     [[nodiscard]] const kvm::Vm& vm() const { return m_vm; }
     // The event loop run() drives on its own thread: devices wired after
-    // create() (virtio-mmio, issue 6) register their ioeventfds, sockets and
+    // create() (virtio-mmio) register their ioeventfds, sockets and
     // timers here.
     [[nodiscard]] boost::asio::io_context& events() { return m_events; }
 

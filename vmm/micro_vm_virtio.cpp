@@ -1,4 +1,4 @@
-// The microVM's virtio-mmio devices (issue 6): placement in the MMIO gap,
+// The microVM's virtio-mmio devices: placement in the MMIO gap,
 // the GSI of each, and the disk served by virtio-blk.
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// The run loop (STYLE.md habit 9): vCPU threads only run KVM_RUN and forward
+// The run loop: vCPU threads only run KVM_RUN and forward
 // port and MMIO exits to the buses; the Boost.Asio event loop thread owns
 // timers and the doorbells (ioeventfds) of virtio devices; a disk I/O loop
 // thread, started only when a disk is attached, serves virtio-blk.

@@ -1,7 +1,7 @@
 #pragma once
 
 // The only place that talks to libqcow (libyal, Debian libqcow-dev
-// 20201213; STYLE.md habit 5): one open libqcow file, its errors turned into
+// 20201213): one open libqcow file, its errors turned into
 // pv::Error values carrying libqcow's message and the image path.
 //
 // QcowImage asks it for compressed clusters only, and only after

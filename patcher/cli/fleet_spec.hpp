@@ -1,6 +1,6 @@
 #pragma once
 
-// A fleet (issue 14): one Slurm array job whose task N patches one image or
+// A fleet: one Slurm array job whose task N patches one image or
 // one libvirt domain and writes its JSON report to REPORTS/task-N.json. The
 // reports directory holds everything `fleet status` reads: fleet.json (this
 // spec), the task list, the batch script, each task's report, its log

@@ -1,7 +1,7 @@
 #pragma once
 
 // Finding and removing what dead patchvisor processes left behind
-// (`patchvisor gc`, issue 7). A process killed with SIGKILL runs no
+// (`patchvisor gc`). A process killed with SIGKILL runs no
 // destructor, so it may leave:
 //   - in the runtime root (/run/patchvisor/<pid>-<n>/, runtime_dir.hpp): the
 //     directory, a dead FUSE mount on its export/, a loop device whose

@@ -1,6 +1,6 @@
 #pragma once
 
-// A patch or check job on a libvirt domain (issue 14): the domain must be
+// A patch or check job on a libvirt domain: the domain must be
 // shut off with no managed-save image; its writable disks come from its
 // XML with the formats the XML declares; each is one patch job, and in
 // Patch mode they are replaced all or none (install_gate.hpp).

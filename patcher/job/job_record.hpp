@@ -1,6 +1,6 @@
 #pragma once
 
-// The intent record of a patch job (issue 7, `patchvisor gc`).
+// The intent record of a patch job (`patchvisor gc`).
 //
 // A SIGKILLed job cannot clean up after itself, and `patchvisor gc` cannot
 // search the whole filesystem for what it left. So before a job creates its

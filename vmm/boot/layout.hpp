@@ -30,7 +30,7 @@ inline constexpr uint64_t kCmdlineMaxSize = 0x10000;
 inline constexpr uint64_t kMpTableAddress = 0x9fc00;
 inline constexpr uint64_t kEbdaStart = 0x9fc00;
 inline constexpr uint64_t kHighMemoryStart = 0x100000;  // bzImage 64-bit code at 1 MiB
-// 32-bit MMIO hole below 4 GiB: virtio-mmio devices (issue 6), IOAPIC and LAPIC.
+// 32-bit MMIO hole below 4 GiB: virtio-mmio devices, IOAPIC and LAPIC.
 inline constexpr uint64_t kMmioGapStart = 0xd0000000;
 inline constexpr uint64_t kMmioGapEnd = 4 * kGiB;
 // virtio-mmio transports: 4 KiB windows from the start of the gap, each with

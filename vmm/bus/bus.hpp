@@ -1,9 +1,9 @@
 #pragma once
 
-// Port I/O and MMIO dispatch (STYLE.md habit 9): the vCPU exit handler hands
+// Port I/O and MMIO dispatch: the vCPU exit handler hands
 // an access to a Bus, which finds the device owning the address and passes it
 // the offset from the device's base. The same class serves both address
-// spaces; virtio-mmio transports (issue 6) join the MMIO bus as BusDevices.
+// spaces; virtio-mmio transports join the MMIO bus as BusDevices.
 // Devices are inserted before the vCPUs start, so lookups need no lock; each
 // device guards its own state.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Process-wide confinement of patchvisor-vmm (issue 7): no_new_privs, resource
+// Process-wide confinement of patchvisor-vmm: no_new_privs, resource
 // limits and the drop to an unprivileged user. The per-thread seccomp lists
 // are in thread_filters.hpp; policy.hpp says in which order MicroVm applies all.
 

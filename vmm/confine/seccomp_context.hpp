@@ -1,6 +1,6 @@
 #pragma once
 
-// The one wrapper around libseccomp (STYLE.md habit 5): a move-only owner of
+// The one wrapper around libseccomp: a move-only owner of
 // a filter context whose default action kills the whole process. Callers
 // allow syscalls by name, optionally only when their arguments match, and
 // load the result into the calling thread.

@@ -62,7 +62,7 @@ Result<void> allow_ioctls(SeccompContext& filter, std::initializer_list<unsigned
     return {};
 }
 
-// vCPU threads only run KVM_RUN (STYLE.md habit 9). The serial port raises
+// vCPU threads only run KVM_RUN. The serial port raises
 // its interrupt line from the vCPU that wrote it (KVM_IRQ_LINE), and a
 // fatal exit reads the registers for the report. A device's status write
 // (DRIVER_OK, reset) runs on the vCPU that made it, and virtio-vsock then

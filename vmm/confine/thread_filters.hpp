@@ -1,6 +1,6 @@
 #pragma once
 
-// The seccomp allow-lists of patchvisor-vmm's thread roles (issue 7): each
+// The seccomp allow-lists of patchvisor-vmm's thread roles: each
 // thread installs the list of its role once setup is over; anything else it
 // calls kills the whole process with SIGSYS (SCMP_ACT_KILL_PROCESS).
 //

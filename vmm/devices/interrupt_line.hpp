@@ -2,7 +2,7 @@
 
 // What a device raises: one interrupt input of the irqchip. The KVM-backed
 // implementation uses KVM_IRQ_LINE; tests use a recorder; virtio-mmio
-// (issue 6) can implement it over an irqfd.
+// can implement it over an irqfd.
 
 namespace pv::vmm {
 

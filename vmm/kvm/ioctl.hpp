@@ -1,6 +1,6 @@
 #pragma once
 
-// The one place that turns a KVM ioctl into a Result (STYLE.md habit 5): the
+// The one place that turns a KVM ioctl into a Result: the
 // error names the ioctl so a failure reads "KVM_SET_SREGS: Invalid argument".
 
 #include <sys/ioctl.h>

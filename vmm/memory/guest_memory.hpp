@@ -1,6 +1,6 @@
 #pragma once
 
-// GuestMemory is the only door to guest RAM (STYLE.md habit 3). Every access
+// GuestMemory is the only door to guest RAM. Every access
 // names a guest-physical address and a length and is checked against the
 // regions, with overflow-safe arithmetic, because the guest chooses both.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// The seam between a virtio transport and a virtio device (STYLE.md habit 2,
+// The seam between a virtio transport and a virtio device (
 // after Cloud Hypervisor's VirtioDevice and kvmtool's virtio ops): a device
 // says what it is, which features and queues it has and what its config
 // space holds, and processes queues once activated. Register offsets, the

@@ -4,7 +4,7 @@
 // ioeventfd per queue on its QueueNotify register (datamatch on the queue
 // index, api.rst KVM_IOEVENTFD) and an irqfd on its GSI (KVM_IRQFD). The
 // doorbells are waited on by a Boost.Asio io_context, so device code runs on
-// that loop's thread and vCPU threads only run KVM_RUN (STYLE.md habit 9).
+// that loop's thread and vCPU threads only run KVM_RUN.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>

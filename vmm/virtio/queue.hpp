@@ -1,7 +1,7 @@
 #pragma once
 
 // A split virtqueue (virtio 1.2 §2.7) read from guest memory. The guest owns
-// every byte of the rings, so it is hostile input (STYLE.md habit 4): the
+// every byte of the rings, so it is hostile input: the
 // ring layout is checked once when the queue is enabled, and every chain is
 // walked with indices, lengths and addresses checked, a length cap and a
 // visited set, so a bad chain becomes an error value, never a crash or a hang.

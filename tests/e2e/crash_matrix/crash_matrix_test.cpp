@@ -1,4 +1,4 @@
-// The crash matrix (issue 7): `patchvisor patch` SIGKILLed at every phase
+// The crash matrix: `patchvisor patch` SIGKILLed at every phase
 // boundary and at random moments, on copies of the sample raw and qcow2
 // images. After each kill the original must be byte-identical (SHA-256) or
 // wholly replaced by a verified patched image (for raw and qcow2 alike:

@@ -1,5 +1,5 @@
 // pv-agent in a jail over a copy of the sample image, driven by the host
-// session: the patch flow of issue 3 and its corrupt-package failure.
+// session: the patch flow and its corrupt-package failure.
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Soak (issue 7): sequential jail patch jobs, and microVM runs of the test
+// Soak: sequential jail patch jobs, and microVM runs of the test
 // guest, each in this one long-lived process, sampling its open fds,
 // threads and RSS at the start, after the first (warm-up) run, every tenth
 // of the runs and at the end. Fds and threads may not grow at all after the

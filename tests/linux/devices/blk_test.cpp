@@ -49,6 +49,28 @@ TEST(LinuxVirtioBlk, GuestReadsRawDiskWithHostDigest) {
     std::printf("port I/O exits: %s\n", run.summary["exits"]["io"].dump().c_str());
 }
 
+// Two vCPUs: the guest brings both online and reads its disk once pinned to
+// each (the page cache dropped between), so requests are queued from the
+// second vCPU too; both digests equal the host's.
+TEST(LinuxVirtioBlk, TwoVcpusEachReadTheDiskWithHostDigest) {
+    pv::test::TempDir dir;
+    const auto disk = dir.file("disk.raw");
+    random_file(disk, "16M");
+    const auto guest = make_guest(dir, "two-vcpus",
+                                  "echo \"CPUS-ONLINE $(cat /sys/devices/system/cpu/online)\"\n"
+                                  "echo \"CPU0-SHA256 $(taskset 0x1 sha256sum /dev/vda)\"\n"
+                                  "echo 3 > /proc/sys/vm/drop_caches\n"
+                                  "echo \"CPU1-SHA256 $(taskset 0x2 sha256sum /dev/vda)\"\n");
+    ASSERT_FALSE(guest.kernel.empty() || guest.initramfs.empty());
+
+    const auto run = run_with_disk(guest, disk, 2);
+    expect_clean_end(run);
+    EXPECT_EQ(console_word(run, "CPUS-ONLINE"), "0-1") << transcript(run);
+    const auto host = file_sha256(disk);
+    EXPECT_EQ(console_word(run, "CPU0-SHA256"), host) << transcript(run);
+    EXPECT_EQ(console_word(run, "CPU1-SHA256"), host) << transcript(run);
+}
+
 // A qcow2 overlay made by qemu-img over a raw base, some clusters written
 // by qemu-io (whole clusters, a partial one, zeroed ones, the last one):
 // the guest reads both layers through the VMM's qcow2 code.

@@ -1,5 +1,5 @@
 // virtio-blk requests onto a real qcow2 overlay over a raw base made by
-// qemu-img; QEMU's own tools then judge the result (STYLE.md habit 10).
+// qemu-img; QEMU's own tools then judge the result.
 
 #include <gtest/gtest.h>
 

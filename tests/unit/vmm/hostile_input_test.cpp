@@ -1,6 +1,6 @@
 // Seeded random mutation of the loaders' and the UART's inputs: whatever a
 // hostile image or guest does, the VMM answers with an error or a defined
-// state, never a crash or a write outside guest RAM (STYLE.md habit 4).
+// state, never a crash or a write outside guest RAM.
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // The seam between the virtio-vsock device and whatever carries its streams
-// on the host (STYLE.md habit 8). The device speaks the virtio protocol
+// on the host. The device speaks the virtio protocol
 // (headers, credit, RST, shutdown) and turns it into the byte-stream verbs
 // below; a backend (the hybrid Unix-socket one, or a fake in tests) moves
 // the bytes. Both sides run on one thread, the VMM's event loop. Neither
