@@ -10,8 +10,8 @@
 //
 // The child is forked, not executed: it reads through DISK, the caller's
 // open image object, so no second opener of the image and no helper binary
-// are needed. It uses only malloc, DISK, libext2fs and libapt-pkg's parser,
-// which tolerate a fork from a multi-threaded process; DISK must not be
+// are needed. It uses only malloc, DISK, libext2fs, libapt-pkg's parser,
+// SQLite over memory and librpm's header parser, which tolerate a fork from a multi-threaded process; DISK must not be
 // written to concurrently (the job verifies after the sandbox has ended).
 
 #include <chrono>

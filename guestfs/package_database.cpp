@@ -2,6 +2,7 @@
 
 #include "guestfs/dpkg/dpkg_database.hpp"
 #include "guestfs/root.hpp"
+#include "guestfs/rpm/rpm_database.hpp"
 
 namespace pv::guestfs {
 
@@ -19,12 +20,14 @@ Result<PackageDatabase> read_package_database(GuestFilesystem& filesystem, Datab
                                    std::string(kDpkgStatusPath) + " on " + filesystem.describe(),
                                    std::move(packages)};
         }
-        case DatabaseKind::Rpm:
-            break;
+        case DatabaseKind::Rpm: {
+            std::string location;
+            auto packages = PV_TRY(read_rpm_database(filesystem, location));
+            return PackageDatabase{kind, std::move(location), std::move(packages)};
+        }
     }
-    return fail(
-        make_error("read the rpm database on " + filesystem.describe(),
-                   "the host cannot read rpm databases yet, so it cannot verify the result"));
+    return fail(make_error("read the package database on " + filesystem.describe(),
+                           "unknown package database kind"));
 }
 
 Result<PackageDatabase> read_package_database(img::BlockDevice& disk, DatabaseKind kind) {

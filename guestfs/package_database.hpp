@@ -2,9 +2,9 @@
 
 // The installed packages of a guest, read by the host from the guest's own
 // package database (never from the agent): for dpkg the status file
-// (dpkg/dpkg_database.hpp). Another package manager's database joins as one
-// more DatabaseKind and one more reader over a GuestFilesystem, e.g. rpm's
-// /var/lib/rpm/rpmdb.sqlite read with GuestFilesystem::read_file.
+// (dpkg/dpkg_database.hpp), for rpm its sqlite database
+// (rpm/rpm_database.hpp). Another package manager's database joins as one
+// more DatabaseKind and one more reader over a GuestFilesystem.
 
 #include <cstddef>
 #include <string>

@@ -44,8 +44,6 @@ struct VsockConfig {
     std::string uds_path;
 };
 
-enum class SerialTarget { None, Stdout, File, FileAndStdout };
-
 struct VmConfig {
     std::string kernel_path;
     std::string initrd_path;  // empty: no initrd

@@ -143,6 +143,11 @@ TEST(LinuxMicroVm, FailingGuestsEndTheJobWithAClearError) {
         struct stat written {};
         ASSERT_EQ(::stat(log.c_str(), &written), 0) << log;
         EXPECT_LE(static_cast<uint64_t>(written.st_size), vmm::VmConfig{}.serial_output_limit) << log;
+        if (guest.name == "flood") {
+            // The flood really ran while the host waited for the agent.
+            const auto lines = run("grep -c pv-test-flood-line " + quote(log)).output;
+            EXPECT_GE(std::atol(lines.c_str()), 100) << log;
+        }
     }
 }
 
