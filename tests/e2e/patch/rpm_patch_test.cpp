@@ -22,12 +22,14 @@ class RpmPatchJob : public ::testing::Test {
     void SetUp() override {
         const char* source = std::getenv("PV_SOURCE_DIR");
         ASSERT_NE(source, nullptr) << "ctest sets PV_SOURCE_DIR";
-        const auto made = run(quote(std::string(source) + "/tests/integration/agent/make-rpm-root") +
-                              " " + quote(m_dir.file("rpm")) + " 2>&1");
+        const auto made =
+            run(quote(std::string(source) + "/tests/integration/agent/make-rpm-root") + " " +
+                quote(m_dir.file("rpm")) + " 2>&1");
         ASSERT_EQ(made.exit_code, 0) << made.output;
         // The updates: pv-test-systemd 2-1 and pv-test-daemon 1.1-1.
         std::filesystem::create_directories(m_catalog);
-        for (const char* file : {"pv-test-systemd-2-1.noarch.rpm", "pv-test-daemon-1.1-1.noarch.rpm"})
+        for (const char* file :
+             {"pv-test-systemd-2-1.noarch.rpm", "pv-test-daemon-1.1-1.noarch.rpm"})
             std::filesystem::copy_file(m_dir.file("rpm/rpms/") + file, m_catalog + "/" + file);
         for (const auto& package : catalog_packages(m_catalog))
             m_expected[package.name] = package.version;
@@ -37,7 +39,9 @@ class RpmPatchJob : public ::testing::Test {
     // PACKAGE's version in IMAGE as rpm reads the database copied out of it
     // with debugfs; "" when rpm says it is not installed.
     std::string rpm_version(const std::string& image, const std::string& package) {
+        // debugfs's rdump does not overwrite: every read gets an empty folder.
         const auto out = m_dir.file("db-" + package);
+        std::filesystem::remove_all(out);
         std::filesystem::create_directories(out);
         must("debugfs -R " + quote("rdump /var/lib/rpm " + out) + " " + quote(image) +
              " >/dev/null 2>&1");
