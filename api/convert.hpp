@@ -50,8 +50,8 @@ template <class T>
     return img::Format::Raw;
 }
 
-[[nodiscard]] inline img::Access to_internal(patchvisor::Access access) {
-    return access == patchvisor::Access::ReadWrite ? img::Access::ReadWrite : img::Access::ReadOnly;
+[[nodiscard]] inline pv::Access to_internal(patchvisor::Access access) {
+    return access == patchvisor::Access::ReadWrite ? pv::Access::ReadWrite : pv::Access::ReadOnly;
 }
 
 [[nodiscard]] inline img::Backing to_internal(patchvisor::Backing backing) {

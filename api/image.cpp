@@ -44,7 +44,7 @@ pv::Result<std::unique_ptr<Image::State>> open_state(const std::string& path,
     state->format = to_public(format);
     const auto access = to_internal(options.access);
     const auto backing = to_internal(options.backing);
-    if (format == pv::img::Format::Qcow2 && access == pv::img::Access::ReadWrite) {
+    if (format == pv::img::Format::Qcow2 && access == pv::Access::ReadWrite) {
         auto qcow2 = PV_TRY(pv::img::Qcow2Image::open(path, access, backing));
         state->qcow2 = qcow2.get();
         state->overlay = qcow2->backing() != nullptr;

@@ -82,8 +82,7 @@ VmConfig& VmConfig::disk(DiskFile file) {
     ++m_state->disks;
     pv::vmm::DiskConfig disk;
     disk.path = std::move(file.path);
-    disk.access = file.access == Access::ReadOnly ? pv::vmm::DiskAccess::ReadOnly
-                                                  : pv::vmm::DiskAccess::ReadWrite;
+    disk.access = pv::api::to_internal(file.access);
     if (file.format)
         disk.format = pv::api::to_internal(*file.format);
     disk.backing = pv::api::to_internal(file.backing);
@@ -95,8 +94,7 @@ VmConfig& VmConfig::disk(Image image, Access access) {
     ++m_state->disks;
     pv::vmm::DiskConfig disk;
     disk.path = image.path();
-    disk.access = access == Access::ReadOnly || image.read_only() ? pv::vmm::DiskAccess::ReadOnly
-                                                                  : pv::vmm::DiskAccess::ReadWrite;
+    disk.access = image.read_only() ? pv::Access::ReadOnly : pv::api::to_internal(access);
     m_state->config.disk = std::move(disk);
     m_state->image = std::move(image);
     return *this;

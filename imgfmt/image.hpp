@@ -10,13 +10,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/access.hpp"
 #include "common/error.hpp"
 #include "imgfmt/block_device.hpp"
 
 namespace pv::img {
 
 enum class Format { Raw, Qcow, Qcow2 };
-enum class Access { ReadOnly, ReadWrite };
 enum class Backing { Refuse, Allow };
 
 [[nodiscard]] std::string_view format_name(Format format);

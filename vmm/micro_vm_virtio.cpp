@@ -33,8 +33,7 @@ Result<void> MicroVm::setup_disk(const DiskConfig& disk) {
     if (opened.device->size() < kSectorSize)
         return fail(make_error("open disk " + disk.path, "smaller than one sector"));
     BlockOptions options;
-    options.access =
-        disk.access == DiskAccess::ReadOnly ? BlockAccess::ReadOnly : BlockAccess::ReadWrite;
+    options.access = disk.access;
     if (opened.lock)
         m_disk_lock.emplace(std::move(*opened.lock));
     m_disk = std::make_shared<VirtioBlock>(std::move(opened.device), options);

@@ -23,15 +23,23 @@ namespace pv::vmm {
 
 namespace {
 
-// A signal without SA_RESTART makes a blocked KVM_RUN return EINTR; together
-// with kvm_run.immediate_exit this is the kick documented in api.rst.
+// A signal without SA_RESTART makes a blocked KVM_RUN return EINTR; its
+// handler sets kvm_run.immediate_exit on the vCPU's own thread, so a kick
+// that lands just before KVM_RUN is entered is not lost either: the kick
+// documented in api.rst. Stopping is flagged before the kick, so a vCPU
+// thread kicked before it published its kvm_run sees the flag instead.
 int kick_signal() {
     return SIGRTMIN;
 }
 
+thread_local kvm_run* t_kicked_run = nullptr;
+
 void install_kick_handler() {
     struct sigaction action {};
-    action.sa_handler = [](int) {};
+    action.sa_handler = [](int) {
+        if (t_kicked_run != nullptr)
+            t_kicked_run->immediate_exit = 1;
+    };
     sigemptyset(&action.sa_mask);
     sigaction(kick_signal(), &action, nullptr);
 }
@@ -71,10 +79,8 @@ uint64_t peak_rss_kib(const Fd& status) {
 
 void MicroVm::kick_vcpus() {
     std::lock_guard lock(m_threads_mutex);
-    for (size_t index = 0; index < m_vcpu_threads.size(); ++index) {
-        m_vcpus[index].run_state()->immediate_exit = 1;
-        pthread_kill(m_vcpu_threads[index], kick_signal());
-    }
+    for (pthread_t thread : m_vcpu_threads)
+        pthread_kill(thread, kick_signal());
 }
 
 Result<RunSummary> MicroVm::run() {
@@ -188,6 +194,7 @@ bool MicroVm::confine_thread(confine::ThreadRole role) {
 
 void MicroVm::run_vcpu(size_t index) {
     const kvm::Vcpu& vcpu = m_vcpus[index];
+    t_kicked_run = vcpu.run_state();
     while (!m_stop.stopping()) {
         auto result = vcpu.run();
         if (!result) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/access.hpp"
 #include "imgfmt/block_device.hpp"
 #include "imgfmt/image.hpp"
 #include "vmm/confine/policy.hpp"
@@ -19,11 +20,10 @@ namespace pv::vmm {
 // A disk image served by virtio-blk (--disk PATH[,readonly]): raw, or a
 // qcow2 file (normally a patchvisor overlay) whose backing chain is opened
 // read-only through imgfmt. The file is locked for the VM's lifetime.
-enum class DiskAccess { ReadWrite, ReadOnly };
 
 struct DiskConfig {
     std::string path;
-    DiskAccess access = DiskAccess::ReadWrite;
+    Access access = Access::ReadWrite;
     // The format the caller names; none: by magic (the file itself only).
     std::optional<img::Format> format;
     // Whether a qcow2 file's backing chain is followed. patchvisor-vmm

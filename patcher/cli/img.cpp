@@ -69,7 +69,7 @@ Result<int> run_info(const std::string& path, bool json) {
 
 Result<int> run_overlay(const std::string& base_path, const std::string& overlay_path) {
     const auto format = PV_TRY(img::detect_format(base_path));
-    auto base = PV_TRY(img::open_image(base_path, img::Access::ReadOnly, img::Backing::Refuse));
+    auto base = PV_TRY(img::open_image(base_path, Access::ReadOnly, img::Backing::Refuse));
     const auto absolute = std::filesystem::absolute(base_path).lexically_normal().string();
     auto overlay =
         PV_TRY(img::Qcow2Image::create_overlay(overlay_path, std::move(base), absolute, format));
@@ -88,7 +88,7 @@ struct WriteOptions {
 
 Result<int> run_write(const WriteOptions& options) {
     auto image =
-        PV_TRY(img::Qcow2Image::open(options.overlay, img::Access::ReadWrite, img::Backing::Allow));
+        PV_TRY(img::Qcow2Image::open(options.overlay, Access::ReadWrite, img::Backing::Allow));
     const std::vector<std::byte> chunk(std::min<uint64_t>(options.length, 4 << 20),
                                        std::byte{options.pattern});
     for (uint64_t done = 0; done < options.length;) {
@@ -148,8 +148,8 @@ Result<int> run_commit(const CommitCommand& command) {
 Result<int> run_compare(const std::string& first_path, const std::string& second_path,
                         bool allow_backing) {
     const auto backing = allow_backing ? img::Backing::Allow : img::Backing::Refuse;
-    auto first = PV_TRY(img::open_image(first_path, img::Access::ReadOnly, backing));
-    auto second = PV_TRY(img::open_image(second_path, img::Access::ReadOnly, backing));
+    auto first = PV_TRY(img::open_image(first_path, Access::ReadOnly, backing));
+    auto second = PV_TRY(img::open_image(second_path, Access::ReadOnly, backing));
     const auto difference = PV_TRY(img::compare_devices(*first, *second));
     if (!difference) {
         fmt::print("images are identical\n");

@@ -83,7 +83,7 @@ Result<guestfs::PackageDatabase> verify_on_host(const std::string& overlay_path,
                                                 std::chrono::milliseconds timeout) {
     // A fresh read-only view of the flushed file: no cached state of the
     // job's own object, and no writer thread in the forked reader.
-    auto disk = PV_TRY(img::open_image(overlay_path, img::Access::ReadOnly, img::Backing::Allow));
+    auto disk = PV_TRY(img::open_image(overlay_path, Access::ReadOnly, img::Backing::Allow));
     auto database = PV_TRY(guestfs::read_package_database_confined(*disk, kind, timeout));
     const auto disagreements = find_disagreements(expected, database);
     if (!disagreements.empty())

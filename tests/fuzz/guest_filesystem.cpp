@@ -16,7 +16,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const pv::fuzz::MemoryFile file(std::string_view(reinterpret_cast<const char*>(data), size));
-    auto disk = pv::img::open_image(file.path(), pv::img::Format::Raw, pv::img::Access::ReadOnly,
+    auto disk = pv::img::open_image(file.path(), pv::img::Format::Raw, pv::Access::ReadOnly,
                                     pv::img::Backing::Refuse);
     if (!disk)
         return 0;

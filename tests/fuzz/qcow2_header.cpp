@@ -56,8 +56,7 @@ void read_some(Qcow2Image& image, uint64_t offset, size_t length) {
 
 void open_image(const uint8_t* data, size_t size) {
     const pv::fuzz::MemoryFile file(std::string_view(reinterpret_cast<const char*>(data), size));
-    auto opened =
-        Qcow2Image::open(file.path(), pv::img::Access::ReadOnly, pv::img::Backing::Refuse);
+    auto opened = Qcow2Image::open(file.path(), pv::Access::ReadOnly, pv::img::Backing::Refuse);
     if (!opened)
         return;
     Qcow2Image& image = **opened;

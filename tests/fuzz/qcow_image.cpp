@@ -28,8 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const pv::fuzz::MemoryFile file(std::string_view(reinterpret_cast<const char*>(data), size));
     (void)pv::img::detect_format(file.path());
     (void)pv::img::inspect_image(file.path());
-    auto opened =
-        pv::img::open_image(file.path(), pv::img::Access::ReadOnly, pv::img::Backing::Refuse);
+    auto opened = pv::img::open_image(file.path(), pv::Access::ReadOnly, pv::img::Backing::Refuse);
     if (!opened)
         return 0;
     pv::img::BlockDevice& device = **opened;

@@ -119,8 +119,7 @@ void run_direct(pv::fuzz::Input& input, uint8_t flags) {
 void run_through_queue(pv::fuzz::Input& input, uint8_t flags) {
     const auto queue_size = static_cast<uint16_t>(1u << (input.take_byte() % 8));
     pv::fuzz::load_guest_ram(guest_ram(), input.rest());
-    const auto access =
-        (flags & 1) != 0 ? pv::vmm::BlockAccess::ReadOnly : pv::vmm::BlockAccess::ReadWrite;
+    const auto access = (flags & 1) != 0 ? pv::Access::ReadOnly : pv::Access::ReadWrite;
     pv::vmm::VirtioBlock block(std::make_unique<MemoryDisk>(disk_size(flags), (flags & 1) != 0),
                                pv::vmm::BlockOptions{access, "fuzz-disk", 128});
     auto queue = virtio::Queue::create(guest_ram(), {queue_size, 0, 0x800, 0xc00}, 128);

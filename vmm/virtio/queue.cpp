@@ -41,8 +41,6 @@ const char* fault_name(QueueFault fault) {
     switch (fault) {
         case QueueFault::DescriptorIndexOutOfRange:
             return "descriptor index out of range";
-        case QueueFault::DescriptorLoop:
-            return "descriptor loop";
         case QueueFault::ChainTooLong:
             return "descriptor chain too long";
         case QueueFault::AddressOutsideMemory:
@@ -110,14 +108,10 @@ QueueResult<std::optional<DescriptorChain>> Queue::pop() {
 
 QueueResult<DescriptorChain> Queue::walk(uint16_t head) const {
     DescriptorChain chain{head, {}};
-    std::vector<bool> visited(m_layout.size, false);
     uint16_t index = head;
     while (true) {
         if (index >= m_layout.size)
             return chain_fault(QueueFault::DescriptorIndexOutOfRange, head);
-        if (visited[index])
-            return chain_fault(QueueFault::DescriptorLoop, head);
-        visited[index] = true;
         auto descriptor =
             m_memory->read<Descriptor>(m_layout.descriptor_table + sizeof(Descriptor) * index);
         if (!descriptor)
@@ -151,14 +145,10 @@ QueueResult<void> Queue::walk_indirect(const Descriptor& table, uint16_t head,
         return chain_fault(QueueFault::LengthOverflow, head);
     if (!m_memory->slice(table.address, table.length))
         return chain_fault(QueueFault::AddressOutsideMemory, head);
-    std::vector<bool> visited(count, false);
     uint32_t index = 0;
     while (true) {
         if (index >= count)
             return chain_fault(QueueFault::DescriptorIndexOutOfRange, head);
-        if (visited[index])
-            return chain_fault(QueueFault::DescriptorLoop, head);
-        visited[index] = true;
         auto descriptor = m_memory->read<Descriptor>(table.address + sizeof(Descriptor) * index);
         if (!descriptor)
             return chain_fault(QueueFault::RingUnreadable, head);
@@ -175,9 +165,9 @@ QueueResult<void> Queue::walk_indirect(const Descriptor& table, uint16_t head,
 
 QueueResult<void> Queue::append(const Descriptor& descriptor, uint16_t head,
                                 DescriptorChain& chain) const {
-    // The visited sets already make loops impossible; this cap also bounds a
-    // chain that mixes direct and indirect descriptors (§2.7.5.3.1: no chain
-    // longer than Queue Size).
+    // The walk's only bound: no chain longer than Queue Size (§2.7.5.3.1),
+    // direct and indirect descriptors together. A chain that loops runs into
+    // it after at most Queue Size steps, with nothing allocated to find it.
     if (chain.buffers.size() >= m_layout.size)
         return chain_fault(QueueFault::ChainTooLong, head);
     uint64_t end = 0;

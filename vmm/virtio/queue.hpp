@@ -3,8 +3,9 @@
 // A split virtqueue (virtio 1.2 §2.7) read from guest memory. The guest owns
 // every byte of the rings, so it is hostile input: the
 // ring layout is checked once when the queue is enabled, and every chain is
-// walked with indices, lengths and addresses checked, a length cap and a
-// visited set, so a bad chain becomes an error value, never a crash or a hang.
+// walked with indices, lengths and addresses checked and a length cap (a loop
+// runs into it), so a bad chain becomes an error value, never a crash or a
+// hang.
 // Ring fields are little-endian (§2.4) and so is the x86 host; all guest
 // accesses go through GuestMemory's checked accessors.
 
@@ -44,8 +45,7 @@ struct QueueLayout {
 
 enum class QueueFault {
     DescriptorIndexOutOfRange,  // head or next >= queue (or indirect table) size
-    DescriptorLoop,             // a chain visits a descriptor twice
-    ChainTooLong,               // more descriptors than the queue size (§2.7.5.3.1)
+    ChainTooLong,               // more descriptors than the queue size (§2.7.5.3.1), or a loop
     AddressOutsideMemory,       // a buffer or table not inside guest RAM
     LengthOverflow,             // address + length wraps around 2^64
     NestedIndirect,             // an indirect table refers to another one

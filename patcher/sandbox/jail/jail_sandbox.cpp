@@ -59,7 +59,7 @@ Result<std::unique_ptr<JailSandbox>> JailSandbox::start(img::BlockDevice& overla
 
 Result<void> JailSandbox::attach_disk(img::BlockDevice& overlay) {
     m_export = PV_TRY(FuseExport::start(overlay, m_dir.export_dir(), "patchvisor-" + m_dir.tag()));
-    const LoopAccess access = overlay.read_only() ? LoopAccess::ReadOnly : LoopAccess::ReadWrite;
+    const Access access = overlay.read_only() ? Access::ReadOnly : Access::ReadWrite;
     m_loop = PV_TRY(LoopDevice::attach(m_export->file_path(), access));
     m_disk_path = m_loop->path();
     // The agent looks for partition nodes as soon as it starts.

@@ -28,11 +28,11 @@ using namespace std::chrono_literals;
 // configure it; then we ask again.
 constexpr int kAttachAttempts = 16;
 
-loop_config make_config(int backing_fd, const std::string& backing_path, LoopAccess access) {
+loop_config make_config(int backing_fd, const std::string& backing_path, Access access) {
     loop_config config{};
     config.fd = static_cast<uint32_t>(backing_fd);
     config.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_PARTSCAN;
-    if (access == LoopAccess::ReadOnly)
+    if (access == Access::ReadOnly)
         config.info.lo_flags |= LO_FLAGS_READ_ONLY;
     // The name shows in losetup -a and helps a human match a stale device.
     std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), backing_path.c_str(),
@@ -103,8 +103,8 @@ std::string loop_backing_file(int number) {
     return line;
 }
 
-Result<LoopDevice> LoopDevice::attach(const std::string& backing_path, LoopAccess access) {
-    const int flags = access == LoopAccess::ReadOnly ? O_RDONLY : O_RDWR;
+Result<LoopDevice> LoopDevice::attach(const std::string& backing_path, Access access) {
+    const int flags = access == Access::ReadOnly ? O_RDONLY : O_RDWR;
     Fd backing = PV_TRY(Fd::open(backing_path, flags));
     const loop_config config = make_config(backing.get(), backing_path, access);
     for (int attempt = 0;; ++attempt) {

@@ -10,18 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "common/access.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 
 namespace pv::sandbox {
 
-enum class LoopAccess { ReadOnly, ReadWrite };
-
 class LoopDevice {
   public:
     // Attaches a free loop device to BACKING_PATH.
-    [[nodiscard]] static Result<LoopDevice> attach(const std::string& backing_path,
-                                                   LoopAccess access);
+    [[nodiscard]] static Result<LoopDevice> attach(const std::string& backing_path, Access access);
 
     LoopDevice(LoopDevice&& other) noexcept;
     LoopDevice& operator=(LoopDevice&& other) noexcept;

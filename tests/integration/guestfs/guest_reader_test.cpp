@@ -59,7 +59,7 @@ class GuestReader : public ::testing::Test {
 
     // IMAGE read by the host the way the job reads its overlay.
     Result<guestfs::PackageDatabase> read(const std::string& image) {
-        auto disk = img::open_image(image, img::Access::ReadOnly, img::Backing::Allow);
+        auto disk = img::open_image(image, Access::ReadOnly, img::Backing::Allow);
         if (!disk)
             return fail(disk.error());
         return guestfs::read_package_database_confined(**disk, guestfs::DatabaseKind::Dpkg,

@@ -38,8 +38,9 @@ class RpmReader : public ::testing::Test {
         s_dir = new TempDir;
         const char* source = std::getenv("PV_SOURCE_DIR");
         ASSERT_NE(source, nullptr) << "ctest sets PV_SOURCE_DIR";
-        const auto made = run(quote(std::string(source) + "/tests/integration/agent/make-rpm-root") +
-                              " " + quote(s_dir->path()) + " 2>&1");
+        const auto made =
+            run(quote(std::string(source) + "/tests/integration/agent/make-rpm-root") + " " +
+                quote(s_dir->path()) + " 2>&1");
         ASSERT_EQ(made.exit_code, 0) << made.output;
     }
     static void TearDownTestSuite() {
@@ -64,7 +65,7 @@ class RpmReader : public ::testing::Test {
     }
 
     static Result<guestfs::PackageDatabase> read(const std::string& image) {
-        auto disk = img::open_image(image, img::Access::ReadOnly, img::Backing::Allow);
+        auto disk = img::open_image(image, Access::ReadOnly, img::Backing::Allow);
         if (!disk)
             return fail(disk.error());
         return guestfs::read_package_database_confined(**disk, guestfs::DatabaseKind::Rpm,
@@ -166,16 +167,18 @@ TEST_F(RpmReader, FilesThatAreNotSqliteOrAreTruncatedAreErrors) {
 }
 
 TEST_F(RpmReader, APackagesViewIsRefusedNotRun) {
-    const auto message = error_of(with_database_from(
-        "view", "CREATE TABLE real(hnum INTEGER PRIMARY KEY, blob BLOB);"
-                "CREATE VIEW Packages AS SELECT * FROM real;"));
+    const auto message =
+        error_of(with_database_from("view",
+                                    "CREATE TABLE real(hnum INTEGER PRIMARY KEY, blob BLOB);"
+                                    "CREATE VIEW Packages AS SELECT * FROM real;"));
     EXPECT_NE(message.find("its Packages is not a table"), std::string::npos) << message;
 }
 
 TEST_F(RpmReader, AHeaderLibrpmRefusesIsAnErrorNamingThePackage) {
-    const auto message = error_of(with_database_from(
-        "bad-header", "CREATE TABLE Packages(hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
-                      "INSERT INTO Packages VALUES(7, x'0000000200000010deadbeef');"));
+    const auto message = error_of(
+        with_database_from("bad-header",
+                           "CREATE TABLE Packages(hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
+                           "INSERT INTO Packages VALUES(7, x'0000000200000010deadbeef');"));
     EXPECT_NE(message.find("package 7 is not a header librpm accepts"), std::string::npos)
         << message;
 }

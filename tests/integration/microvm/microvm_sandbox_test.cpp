@@ -79,7 +79,7 @@ class MicroVmSandboxTest : public ::testing::Test {
         std::filesystem::resize_file(m_base, kDiskSize);
         m_base_sha = test::sha256_of_file(m_base);
         m_overlay_path = m_dir.file("base.overlay.qcow2");
-        auto base = img::open_image(m_base, img::Access::ReadOnly, img::Backing::Refuse);
+        auto base = img::open_image(m_base, Access::ReadOnly, img::Backing::Refuse);
         ASSERT_TRUE(base) << base.error().message();
         auto overlay = img::Qcow2Image::create_overlay(m_overlay_path, std::move(*base), m_base,
                                                        img::Format::Raw);
@@ -136,8 +136,7 @@ class MicroVmSandboxTest : public ::testing::Test {
     }
 
     std::string overlay_bytes(uint64_t offset, size_t length) {
-        auto overlay =
-            img::Qcow2Image::open(m_overlay_path, img::Access::ReadOnly, img::Backing::Allow);
+        auto overlay = img::Qcow2Image::open(m_overlay_path, Access::ReadOnly, img::Backing::Allow);
         EXPECT_TRUE(overlay) << overlay.error().message();
         if (!overlay)
             return "";

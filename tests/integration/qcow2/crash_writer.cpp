@@ -22,7 +22,7 @@ using pv::Result;
 using pv::img::Qcow2Image;
 
 Result<void> create(const std::string& overlay, const std::string& base) {
-    auto backing = PV_TRY(pv::img::RawImage::open(base, pv::img::Access::ReadOnly));
+    auto backing = PV_TRY(pv::img::RawImage::open(base, pv::Access::ReadOnly));
     auto image =
         PV_TRY(Qcow2Image::create_overlay(overlay, std::move(backing), base, pv::img::Format::Raw));
     return image->flush();
@@ -30,8 +30,7 @@ Result<void> create(const std::string& overlay, const std::string& base) {
 
 // Prints "flushed N" after each flush: the first N operations are durable.
 Result<void> write_forever(const std::string& overlay, uint64_t seed) {
-    auto image =
-        PV_TRY(Qcow2Image::open(overlay, pv::img::Access::ReadWrite, pv::img::Backing::Allow));
+    auto image = PV_TRY(Qcow2Image::open(overlay, pv::Access::ReadWrite, pv::img::Backing::Allow));
     pv::img::test::CrashOps ops(seed, image->size(), image->cluster_size());
     std::vector<std::byte> data(pv::img::test::CrashOps::kMaxClusters * image->cluster_size());
     std::printf("ready\n");

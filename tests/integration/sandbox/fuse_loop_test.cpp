@@ -34,7 +34,7 @@ std::string make_mountpoint(const pv::test::TempDir& dir) {
 
 // A qcow2 overlay over the raw BASE, as the job makes it.
 std::unique_ptr<img::Qcow2Image> overlay_over(const std::string& base, const std::string& path) {
-    auto backing = img::RawImage::open(base, img::Access::ReadOnly);
+    auto backing = img::RawImage::open(base, Access::ReadOnly);
     EXPECT_TRUE(backing) << backing.error().message();
     if (!backing)
         return nullptr;
@@ -68,7 +68,7 @@ TEST(FuseExportTest, Qcow2OverlayWrittenThroughLoopDeviceStaysConsistent) {
         {
             auto exported = FuseExport::start(*overlay, mountpoint, "patchvisor-test");
             ASSERT_TRUE(exported) << exported.error().message();
-            auto loop = LoopDevice::attach(exported->file_path(), LoopAccess::ReadWrite);
+            auto loop = LoopDevice::attach(exported->file_path(), Access::ReadWrite);
             ASSERT_TRUE(loop) << loop.error().message();
             const std::string device = loop->path();
             // 1 MiB at 4 MiB, cluster-aligned; 12 KiB at 10 MiB + 4 KiB, inside
@@ -114,7 +114,7 @@ TEST(FuseExportTest, MemoryDeviceServesReadsWritesDiscardsAndFlushes) {
         run("printf x | dd of=" + quote(file) + " bs=1 seek=16777216 conv=notrunc status=none")
             .exit_code,
         0);
-    auto loop = LoopDevice::attach(file, LoopAccess::ReadWrite);
+    auto loop = LoopDevice::attach(file, Access::ReadWrite);
     ASSERT_TRUE(loop) << loop.error().message();
     auto partitions = loop->wait_for_partitions(5s);
     ASSERT_TRUE(partitions) << partitions.error().message();
@@ -145,7 +145,7 @@ TEST(LoopDeviceTest, GptPartitionNodeAppearsAndTakesAFilesystem) {
         ASSERT_TRUE(overlay);
         auto exported = FuseExport::start(*overlay, mountpoint, "patchvisor-test");
         ASSERT_TRUE(exported) << exported.error().message();
-        auto loop = LoopDevice::attach(exported->file_path(), LoopAccess::ReadWrite);
+        auto loop = LoopDevice::attach(exported->file_path(), Access::ReadWrite);
         ASSERT_TRUE(loop) << loop.error().message();
         auto partitions = loop->wait_for_partitions(5s);
         ASSERT_TRUE(partitions) << partitions.error().message();

@@ -216,7 +216,7 @@ TEST(JailSandboxTest, KilledAgentWithTheDiskMountedStillTearsDown) {
                    " >/dev/null && mkfs.ext4 -q -F -E offset=1048576 " + quote(base) + " 40M");
     const std::string base_sha = pv::test::sha256_of_file(base);
     {
-        auto backing = img::RawImage::open(base, img::Access::ReadOnly);
+        auto backing = img::RawImage::open(base, Access::ReadOnly);
         ASSERT_TRUE(backing);
         auto overlay = img::Qcow2Image::create_overlay(overlay_path, std::move(*backing), base,
                                                        img::Format::Raw);

@@ -77,7 +77,7 @@ TEST(RealAgentTest, InspectsTheSampleGptImageInTheJailAndFinishes) {
     pv::test::TempDir dir;
     const std::string overlay_path = dir.file("overlay.qcow2");
     {
-        auto backing = img::RawImage::open(sample, img::Access::ReadOnly);
+        auto backing = img::RawImage::open(sample, Access::ReadOnly);
         ASSERT_TRUE(backing) << backing.error().message();
         auto overlay = img::Qcow2Image::create_overlay(overlay_path, std::move(*backing), sample,
                                                        img::Format::Raw);

@@ -40,7 +40,7 @@ struct Disk {
         must("qemu-img create -q -f qcow2 " + quote(base) + " 8M");
         must(fmt::format("qemu-io -f qcow2 -c 'write -P {} 0 8M' {} >/dev/null", kBasePattern,
                          quote(base)));
-        auto backing = img::open_image(base, img::Access::ReadOnly, img::Backing::Refuse);
+        auto backing = img::open_image(base, Access::ReadOnly, img::Backing::Refuse);
         EXPECT_TRUE(backing) << backing.error().message();
         auto made =
             img::Qcow2Image::create_overlay(overlay, std::move(*backing), base, img::Format::Qcow2);

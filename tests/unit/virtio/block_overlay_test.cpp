@@ -35,7 +35,7 @@ class BlockOverlayTest : public ::testing::Test {
     }
 
     std::unique_ptr<img::BlockDevice> make_overlay() {
-        auto backing = img::RawImage::open(base, img::Access::ReadOnly);
+        auto backing = img::RawImage::open(base, Access::ReadOnly);
         EXPECT_TRUE(backing) << backing.error().message();
         auto image =
             img::Qcow2Image::create_overlay(overlay, std::move(*backing), base, img::Format::Raw);

@@ -61,7 +61,7 @@ class BlockTest : public ::testing::Test {
     GuestMemory memory = virtio::test::make_memory();
     MemoryDisk* disk = nullptr;
 
-    VirtioBlock make_block(BlockAccess access = BlockAccess::ReadWrite, uint64_t size = 1 << 20) {
+    VirtioBlock make_block(Access access = Access::ReadWrite, uint64_t size = 1 << 20) {
         auto owned = std::make_unique<MemoryDisk>(size);
         disk = owned.get();
         return VirtioBlock(std::move(owned), BlockOptions{access, "disk-serial-01", 256});
@@ -92,7 +92,7 @@ TEST_F(BlockTest, WriteThenReadRoundTrips) {
 }
 
 TEST_F(BlockTest, ReadOnlyRefusesWrites) {
-    VirtioBlock block = make_block(BlockAccess::ReadOnly);
+    VirtioBlock block = make_block(Access::ReadOnly);
     ASSERT_TRUE(memory.fill(kData, 512, 0x5a));
     EXPECT_EQ(block.process(request(kBlockRequestOut, 0, 512, false), memory), 1u);
     EXPECT_EQ(status(), kBlockStatusIoError);

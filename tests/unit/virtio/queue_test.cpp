@@ -70,10 +70,18 @@ TEST_F(QueueTest, NextIndexOutOfRange) {
     expect_fault(0, QueueFault::DescriptorIndexOutOfRange);
 }
 
-TEST_F(QueueTest, LoopIsDetected) {
+TEST_F(QueueTest, LoopRunsIntoTheLengthLimit) {
     ring.set_descriptor(0, {kDataArea, 16, kDescriptorNext, 1});
     ring.set_descriptor(1, {kDataArea, 16, kDescriptorNext, 0});
-    expect_fault(0, QueueFault::DescriptorLoop);
+    expect_fault(0, QueueFault::ChainTooLong);
+}
+
+TEST_F(QueueTest, LoopInsideAnIndirectTableRunsIntoTheLengthLimit) {
+    const uint64_t table = kDataArea + 0x1000;
+    ring.set_descriptor_at(table, 0, {kDataArea, 16, kDescriptorNext, 1});
+    ring.set_descriptor_at(table, 1, {kDataArea, 16, kDescriptorNext, 0});
+    ring.set_descriptor(0, {table, 2 * 16, kDescriptorIndirect, 0});
+    expect_fault(0, QueueFault::ChainTooLong);
 }
 
 TEST_F(QueueTest, IndirectChainLongerThanQueueIsTooLong) {

@@ -34,7 +34,7 @@ void put(std::array<uint8_t, 60>& config, size_t offset, T value) {
 VirtioBlock::VirtioBlock(std::unique_ptr<img::BlockDevice> backend, BlockOptions options)
     : m_backend(std::move(backend)),
       m_options(std::move(options)),
-      m_read_only(m_options.access == BlockAccess::ReadOnly || m_backend->read_only()) {
+      m_read_only(m_options.access == Access::ReadOnly || m_backend->read_only()) {
     put<uint64_t>(m_config, kConfigCapacity, m_backend->size() / kSectorSize);
     // §5.2.4: a chain is at most Queue Size long and needs a header and a
     // status descriptor, which leaves Queue Size - 2 data segments.

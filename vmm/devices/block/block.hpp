@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "common/access.hpp"
 #include "imgfmt/block_device.hpp"
 #include "vmm/virtio/device.hpp"
 
@@ -39,10 +40,8 @@ inline constexpr uint8_t kBlockStatusUnsupported = 2;
 inline constexpr uint64_t kSectorSize = 512;
 inline constexpr size_t kBlockIdLength = 20;  // §5.2.6: GET_ID answers 20 bytes
 
-enum class BlockAccess { ReadWrite, ReadOnly };
-
 struct BlockOptions {
-    BlockAccess access = BlockAccess::ReadWrite;
+    Access access = Access::ReadWrite;
     std::string id = "patchvisor";  // GET_ID, truncated to 20 bytes
     uint16_t queue_size = 256;
 };

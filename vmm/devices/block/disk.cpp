@@ -45,8 +45,7 @@ Result<OpenDisk> open_disk(const DiskConfig& config) {
         return OpenDisk{std::nullopt, std::make_unique<SharedDevice>(config.device)};
     // The lock first, so nothing is read from a file another writer holds.
     auto lock = PV_TRY(img::ImageLock::acquire(config.path));
-    const auto access =
-        config.access == DiskAccess::ReadOnly ? img::Access::ReadOnly : img::Access::ReadWrite;
+    const auto access = config.access;
     const auto format = config.format ? *config.format : PV_TRY(img::detect_format(config.path));
     std::unique_ptr<img::BlockDevice> device;
     if (format == img::Format::Qcow2)
