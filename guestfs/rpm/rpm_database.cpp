@@ -42,10 +42,9 @@ Result<Database> open_in_memory(std::string& bytes) {
     Database database(raw);
     if (opened != SQLITE_OK)
         return fail(make_error("read rpm's database", "SQLite cannot open a database in memory"));
-    for (const auto& [option, value] : {std::pair{SQLITE_DBCONFIG_DEFENSIVE, 1},
-                                        std::pair{SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
-                                        std::pair{SQLITE_DBCONFIG_ENABLE_TRIGGER, 0},
-                                        std::pair{SQLITE_DBCONFIG_ENABLE_VIEW, 0}})
+    for (const auto& [option, value] :
+         {std::pair{SQLITE_DBCONFIG_DEFENSIVE, 1}, std::pair{SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
+          std::pair{SQLITE_DBCONFIG_ENABLE_TRIGGER, 0}, std::pair{SQLITE_DBCONFIG_ENABLE_VIEW, 0}})
         if (sqlite3_db_config(raw, option, value, nullptr) != SQLITE_OK)
             return fail(database_error(raw, "configure SQLite"));
     sqlite3_limit(raw, SQLITE_LIMIT_LENGTH, static_cast<int>(kMaxRpmHeaderBytes));
@@ -71,7 +70,8 @@ Result<Statement> prepare(sqlite3* database, const char* sql) {
 
 // rpm's own layout: a plain table Packages(hnum, blob).
 Result<void> expect_packages_table(sqlite3* database) {
-    auto statement = PV_TRY(prepare(database, "SELECT type FROM sqlite_master WHERE name = 'Packages'"));
+    auto statement =
+        PV_TRY(prepare(database, "SELECT type FROM sqlite_master WHERE name = 'Packages'"));
     const int step = sqlite3_step(statement.get());
     if (step == SQLITE_DONE)
         return fail(make_error("read rpm's database", "it has no Packages table"));
@@ -95,8 +95,8 @@ Result<std::string> field(Header header, rpmTagVal tag, const char* name, int64_
         return std::string();
     const std::string_view text = value == nullptr ? std::string_view() : value;
     if (text.empty())
-        return fail(make_error("read rpm's database",
-                               fmt::format("package {} has no {}", hnum, name)));
+        return fail(
+            make_error("read rpm's database", fmt::format("package {} has no {}", hnum, name)));
     if (text.size() > kMaxFieldBytes || !printable(text))
         return fail(make_error("read rpm's database",
                                fmt::format("package {} has a {} that is not printable ASCII of "
@@ -105,21 +105,25 @@ Result<std::string> field(Header header, rpmTagVal tag, const char* name, int64_
     return std::string(text);
 }
 
-Result<InstalledPackage> read_header(const void* blob, int size, int64_t hnum) {
+Result<OwnedHeader> import_header(const void* blob, int size, int64_t hnum) {
     if (blob == nullptr || size <= 0)
         return fail(make_error("read rpm's database", fmt::format("package {} is empty", hnum)));
     // librpm checks the header's index against its data before it builds one.
-    OwnedHeader header(headerImport(const_cast<void*>(blob), static_cast<unsigned>(size),
-                                    HEADERIMPORT_COPY));
+    OwnedHeader header(
+        headerImport(const_cast<void*>(blob), static_cast<unsigned>(size), HEADERIMPORT_COPY));
     if (!header)
         return fail(make_error("read rpm's database",
                                fmt::format("package {} is not a header librpm accepts", hnum)));
+    return header;
+}
+
+Result<InstalledPackage> read_package(Header header, int64_t hnum) {
     InstalledPackage package;
-    package.name = PV_TRY(field(header.get(), RPMTAG_NAME, "name", hnum, false));
-    const std::string version = PV_TRY(field(header.get(), RPMTAG_VERSION, "version", hnum, false));
-    const std::string release = PV_TRY(field(header.get(), RPMTAG_RELEASE, "release", hnum, false));
-    package.architecture = PV_TRY(field(header.get(), RPMTAG_ARCH, "architecture", hnum, true));
-    const uint64_t epoch = headerGetNumber(header.get(), RPMTAG_EPOCH);
+    package.name = PV_TRY(field(header, RPMTAG_NAME, "name", hnum, false));
+    const std::string version = PV_TRY(field(header, RPMTAG_VERSION, "version", hnum, false));
+    const std::string release = PV_TRY(field(header, RPMTAG_RELEASE, "release", hnum, false));
+    package.architecture = PV_TRY(field(header, RPMTAG_ARCH, "architecture", hnum, true));
+    const uint64_t epoch = headerGetNumber(header, RPMTAG_EPOCH);
     package.version = (epoch != 0 ? std::to_string(epoch) + ":" : "") + version + "-" + release;
     package.status = "installed";
     package.installed = true;
@@ -128,29 +132,38 @@ Result<InstalledPackage> read_header(const void* blob, int size, int64_t hnum) {
 
 }  // namespace
 
-Result<std::vector<InstalledPackage>> parse_rpm_database(std::string bytes) {
-    if (bytes.size() < kSqliteHeaderBytes || bytes.compare(0, kSqliteMagic.size(), kSqliteMagic) != 0)
+Result<void> for_each_rpm_header(std::string bytes, const RpmHeaderVisitor& visit) {
+    if (bytes.size() < kSqliteHeaderBytes ||
+        bytes.compare(0, kSqliteMagic.size(), kSqliteMagic) != 0)
         return fail(make_error("read rpm's database", "it is not an SQLite database"));
     auto database = PV_TRY(open_in_memory(bytes));
     PV_TRY(expect_packages_table(database.get()));
     auto rows = PV_TRY(prepare(database.get(), "SELECT hnum, blob FROM Packages ORDER BY hnum"));
-    std::vector<InstalledPackage> packages;
-    for (;;) {
+    for (size_t count = 0;; ++count) {
         const int step = sqlite3_step(rows.get());
         if (step == SQLITE_DONE)
-            break;
+            return {};
         if (step != SQLITE_ROW)
             return fail(database_error(database.get(), "read its packages"));
-        if (packages.size() == kMaxPackages)
+        if (count == kMaxPackages)
             return fail(make_error("read rpm's database",
                                    fmt::format("it lists more than {} packages", kMaxPackages)));
         const int64_t hnum = sqlite3_column_int64(rows.get(), 0);
-        const void* blob = sqlite3_column_blob(rows.get(), 1);
-        auto package = PV_TRY(read_header(blob, sqlite3_column_bytes(rows.get(), 1), hnum));
+        const auto header = PV_TRY(import_header(sqlite3_column_blob(rows.get(), 1),
+                                                 sqlite3_column_bytes(rows.get(), 1), hnum));
+        PV_TRY(visit(header.get(), hnum));
+    }
+}
+
+Result<std::vector<InstalledPackage>> parse_rpm_database(std::string bytes) {
+    std::vector<InstalledPackage> packages;
+    PV_TRY(for_each_rpm_header(std::move(bytes), [&](Header header, int64_t hnum) -> Result<void> {
+        auto package = PV_TRY(read_package(header, hnum));
         // Keys imported with rpm --import are headers too, not packages.
         if (package.name != "gpg-pubkey")
             packages.push_back(std::move(package));
-    }
+        return {};
+    }));
     return packages;
 }
 
@@ -164,11 +177,12 @@ Result<std::vector<InstalledPackage>> read_rpm_database(GuestFilesystem& filesys
             if (PV_TRY(filesystem.exists(log))) {
                 const auto text = filesystem.read_file(log, kMaxRpmDatabaseBytes);
                 if (!text || !text->empty())
-                    return fail(make_error("read " + where,
-                                           "rpm left a write-ahead log it has not folded in (" +
-                                               log + ")"));
+                    return fail(make_error(
+                        "read " + where,
+                        "rpm left a write-ahead log it has not folded in (" + log + ")"));
             }
-            auto packages = parse_rpm_database(PV_TRY(filesystem.read_file(path, kMaxRpmDatabaseBytes)));
+            auto packages =
+                parse_rpm_database(PV_TRY(filesystem.read_file(path, kMaxRpmDatabaseBytes)));
             if (!packages)
                 return fail(with_context(packages.error(), "read " + where));
             location = where;

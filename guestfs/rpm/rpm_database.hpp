@@ -6,7 +6,11 @@
 // own headerImport, which checks its index against its data. Older
 // backends (Berkeley DB's Packages file, ndb) are refused by name.
 
+#include <rpm/header.h>
+
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +37,13 @@ inline constexpr size_t kMaxRpmHeaderBytes = 64u << 20;
 // "[epoch:]version-release", epoch 0 left out. rpm's gpg-pubkey entries
 // (imported keys, not packages) are left out.
 [[nodiscard]] Result<std::vector<InstalledPackage>> parse_rpm_database(std::string bytes);
+
+// The same walk for callers that need more of each header than its name and
+// version (libsolv's installed repository): VISIT gets every header librpm
+// accepted, gpg-pubkey entries included, with its row number, and may stop
+// the walk with an error. At most kMaxPackages headers.
+using RpmHeaderVisitor = std::function<Result<void>(Header header, int64_t hnum)>;
+[[nodiscard]] Result<void> for_each_rpm_header(std::string bytes, const RpmHeaderVisitor& visit);
 
 // Finds and reads the database of FILESYSTEM; sets LOCATION to the path
 // read. A write-ahead log left beside it (rpm stopped before folding it in)

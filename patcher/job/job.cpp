@@ -18,6 +18,9 @@
 #include "patcher/job/phase_clock.hpp"
 #include "patcher/job/verification.hpp"
 #include "patcher/repo/apt_source.hpp"
+#include "patcher/repo/indexes.hpp"
+#include "patcher/repo/rpmmd/rpmmd_repository.hpp"
+#include "patcher/repo/rpmmd/rpmmd_source.hpp"
 
 namespace pv::patcher {
 
@@ -71,7 +74,7 @@ class JobFiles {
 
 Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, img::Format format,
                                                       const std::string& overlay_path) {
-    auto base = PV_TRY(img::open_image(image, format, img::Access::ReadOnly, img::Backing::Refuse));
+    auto base = PV_TRY(img::open_image(image, format, Access::ReadOnly, img::Backing::Refuse));
     return img::Qcow2Image::create_overlay(overlay_path, std::move(base), image, format);
 }
 
@@ -83,7 +86,7 @@ Result<std::unique_ptr<img::Qcow2Image>> make_overlay(const std::string& image, 
 Result<std::unique_ptr<img::Qcow2Image>> reopen_overlay(std::unique_ptr<img::Qcow2Image> stale) {
     const std::string path = stale->name();
     stale.reset();
-    return img::Qcow2Image::open(path, img::Access::ReadWrite, img::Backing::Allow);
+    return img::Qcow2Image::open(path, Access::ReadWrite, img::Backing::Allow);
 }
 
 // The format the caller declared, checked against the header (a qcow2 disk
@@ -97,8 +100,13 @@ Result<img::Format> original_format(const JobOptions& options, const std::string
 }
 
 std::unique_ptr<PatchSource> make_source(const JobOptions& options) {
-    if (options.repo)
+    if (options.repo) {
+        // A location that is not a directory is the apt source's error to report.
+        const auto root = repo::repository_directory(options.repo->location);
+        if (root && repo::is_rpmmd_repository(*root))
+            return repo::make_rpmmd_source(*options.repo, *root, options.work_dir);
         return repo::make_apt_source(*options.repo, options.work_dir);
+    }
     return make_catalog_source(options.catalog);
 }
 

@@ -29,7 +29,9 @@ bool has_release(const std::string& root, const std::string& suite) {
     return RealFileExists(dir + "/InRelease") || RealFileExists(dir + "/Release");
 }
 
-Result<std::string> root_of(const std::string& location) {
+}  // namespace
+
+Result<std::string> repository_directory(const std::string& location) {
     std::string path = location;
     if (location.starts_with("file:")) {
         URI uri(location);
@@ -44,10 +46,19 @@ Result<std::string> root_of(const std::string& location) {
     const auto absolute = std::filesystem::canonical(path, error);
     if (error)
         return fail(make_error("--repo " + location, error.message()));
-    if (!is_directory(absolute.string() + "/dists"))
-        return fail(
-            make_error("--repo " + location, "no dists/ directory: not a Debian-style repository"));
     return absolute.string();
+}
+
+namespace {
+
+Result<std::string> root_of(const std::string& location) {
+    const auto absolute = PV_TRY(repository_directory(location));
+    if (!is_directory(absolute + "/dists"))
+        return fail(
+            make_error("--repo " + location,
+                       "no dists/ directory (Debian) and no repodata/repomd.xml (rpm-md): not a "
+                       "repository"));
+    return absolute;
 }
 
 std::vector<std::string> suites_present(const std::string& root) {

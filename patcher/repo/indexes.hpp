@@ -24,6 +24,9 @@ struct Repository {
     std::vector<std::pair<std::string, std::vector<std::string>>> suites;
 };
 
+// The absolute directory of --repo LOCATION: a path, or a local file: URI.
+[[nodiscard]] Result<std::string> repository_directory(const std::string& location);
+
 // Finds the repository of OPTIONS: the directory (or file: URI) must hold
 // dists/; the suites are OPTIONS.suites or, by default, CODENAME,
 // CODENAME-updates and CODENAME-security where dists/ has them; the
