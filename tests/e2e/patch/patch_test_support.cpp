@@ -99,6 +99,17 @@ bool dpkg_version_lower(const std::string& a, const std::string& b) {
     return run("dpkg --compare-versions " + quote(a) + " lt " + quote(b)).exit_code == 0;
 }
 
+std::string rpm_installed_version(const std::string& image, const std::string& package,
+                                  const std::string& scratch) {
+    std::filesystem::remove_all(scratch);
+    std::filesystem::create_directories(scratch);
+    must("debugfs -R " + quote("rdump /var/lib/rpm " + scratch) + " " + quote(image) +
+         " >/dev/null 2>&1");
+    const auto query = run("rpm --dbpath " + quote(scratch + "/rpm") + " -q --qf " +
+                           quote("%{VERSION}-%{RELEASE}") + " " + quote(package));
+    return query.exit_code == 0 ? query.output : "";
+}
+
 bool rpm_version_lower(const std::string& a, const std::string& b) {
     // Through the environment, so no version needs quoting for rpm's macros.
     const auto order = run("A=" + quote(a) + " B=" + quote(b) +

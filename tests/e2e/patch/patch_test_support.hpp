@@ -49,6 +49,14 @@ struct PackageFile {
 // Whether rpm orders version A below version B (rpm's own rpm.vercmp).
 [[nodiscard]] bool rpm_version_lower(const std::string& a, const std::string& b);
 
+// PACKAGE's VERSION-RELEASE in the ext4 IMAGE as rpm itself reads it: the
+// database is copied out of /var/lib/rpm with debugfs into SCRATCH (emptied
+// first: debugfs's rdump does not overwrite) and queried with
+// rpm --dbpath; "" when rpm says PACKAGE is not installed.
+[[nodiscard]] std::string rpm_installed_version(const std::string& image,
+                                                const std::string& package,
+                                                const std::string& scratch);
+
 // Runs `patchvisor ARGUMENTS`.
 [[nodiscard]] CommandOutput patchvisor(const std::string& arguments);
 

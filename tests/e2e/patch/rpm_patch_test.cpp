@@ -36,18 +36,8 @@ class RpmPatchJob : public ::testing::Test {
         ASSERT_EQ(m_expected.size(), 2u);
     }
 
-    // PACKAGE's version in IMAGE as rpm reads the database copied out of it
-    // with debugfs; "" when rpm says it is not installed.
     std::string rpm_version(const std::string& image, const std::string& package) {
-        // debugfs's rdump does not overwrite: every read gets an empty folder.
-        const auto out = m_dir.file("db-" + package);
-        std::filesystem::remove_all(out);
-        std::filesystem::create_directories(out);
-        must("debugfs -R " + quote("rdump /var/lib/rpm " + out) + " " + quote(image) +
-             " >/dev/null 2>&1");
-        const auto query = run("rpm --dbpath " + quote(out + "/rpm") + " -q --qf " +
-                               quote("%{VERSION}-%{RELEASE}") + " " + quote(package));
-        return query.exit_code == 0 ? query.output : "";
+        return rpm_installed_version(image, package, m_dir.file("db"));
     }
 
     TempDir m_dir;

@@ -30,17 +30,8 @@ class RpmRepo : public ::testing::Test {
     std::string image() const { return m_dir.file("rpm/disk.raw"); }
     std::string repo() const { return m_dir.file("rpm/repo"); }
 
-    // PACKAGE's version in the image as rpm reads its database; "" when rpm
-    // says it is not installed.
     std::string rpm_version(const std::string& package) {
-        const auto out = m_dir.file("db");
-        std::filesystem::remove_all(out);
-        std::filesystem::create_directories(out);
-        must("debugfs -R " + quote("rdump /var/lib/rpm " + out) + " " + quote(image()) +
-             " >/dev/null 2>&1");
-        const auto query = run("rpm --dbpath " + quote(out + "/rpm") + " -q --qf " +
-                               quote("%{VERSION}-%{RELEASE}") + " " + quote(package));
-        return query.exit_code == 0 ? query.output : "";
+        return rpm_installed_version(image(), package, m_dir.file("db"));
     }
 
     // A copy of the repository for a test to spoil.

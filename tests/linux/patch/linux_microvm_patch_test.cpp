@@ -4,18 +4,18 @@
 // runs it in the nested rig elsewhere.
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "vmm/vm_config.hpp"
 #include "patcher/sandbox/sandbox.hpp"
 #include "tests/e2e/patch/patch_test_support.hpp"
 #include "tests/linux/support/guest_initramfs.hpp"
+#include "vmm/vm_config.hpp"
 
 namespace pv::test {
 namespace {
@@ -88,11 +88,11 @@ TEST(LinuxMicroVm, BatchOfTwoPatchesTheQcow2AndGptSamples) {
     ASSERT_FALSE(catalog.empty() || initramfs.empty());
     use_microvm(initramfs);
     const auto report_path = dir.file("batch.json");
-    const auto result = run(quote(built_binary("patcher/cli/patchvisor")) +
-                            " batch --jobs 2 --sandbox microvm --timeout-s 600 --catalog " +
-                            quote(catalog) + " --work-dir " + quote(dir.file("work")) +
-                            " --json-report " + quote(report_path) + " " + quote(qcow2) + " " +
-                            quote(gpt) + " 2>&1");
+    const auto result =
+        run(quote(built_binary("patcher/cli/patchvisor")) +
+            " batch --jobs 2 --sandbox microvm --timeout-s 600 --catalog " + quote(catalog) +
+            " --work-dir " + quote(dir.file("work")) + " --json-report " + quote(report_path) +
+            " " + quote(qcow2) + " " + quote(gpt) + " 2>&1");
     ASSERT_EQ(result.exit_code, 0) << result.output;
     const auto batch = nlohmann::json::parse(run("cat " + quote(report_path)).output);
     EXPECT_EQ(batch["summary"]["results"]["patched"], 2) << batch["summary"].dump(2);
@@ -107,6 +107,37 @@ TEST(LinuxMicroVm, BatchOfTwoPatchesTheQcow2AndGptSamples) {
     EXPECT_EQ(batch["reports"][0]["format"], "qcow2");
     const auto check = run("qemu-img check -f qcow2 " + quote(qcow2));
     EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
+// An RPM guest (make-rpm-root --repo: rpm's own root, a bare ext4 disk)
+// patched from its signed rpm-md repository in the microVM: libsolv's plan
+// installed by the guest's rpm, read back with rpm --dbpath.
+TEST(LinuxMicroVm, PatchesTheRpmGuestFromItsRepository) {
+    TempDir dir;
+    const char* source = std::getenv("PV_SOURCE_DIR");
+    ASSERT_NE(source, nullptr) << "ctest sets PV_SOURCE_DIR";
+    const auto made = run(quote(std::string(source) + "/tests/integration/agent/make-rpm-root") +
+                          " " + quote(dir.file("rpm")) + " --repo 2>&1");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    const auto image = dir.file("rpm/disk.raw");
+    const auto initramfs = image_artifact("initramfs");
+    ASSERT_FALSE(initramfs.empty());
+    use_microvm(initramfs);
+    const auto report_path = dir.file("report.json");
+    const auto result =
+        run(quote(built_binary("patcher/cli/patchvisor")) + " patch " + quote(image) + " --repo " +
+            quote(dir.file("rpm/repo")) + " --work-dir " + quote(dir.file("work")) +
+            " --sandbox microvm --timeout-s 600 --json-report " + quote(report_path) + " 2>&1");
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    const auto report = nlohmann::json::parse(run("cat " + quote(report_path)).output);
+    EXPECT_EQ(report["sandbox"]["kind"], "microvm");
+    EXPECT_EQ(report["result"], "patched");
+    EXPECT_EQ(report["package_manager"], "rpm");
+    EXPECT_EQ(rpm_installed_version(image, "pv-test-daemon", dir.file("db")), "1.2-1");
+    EXPECT_EQ(rpm_installed_version(image, "pv-test-libnew", dir.file("db")), "1-1");
+    EXPECT_EQ(rpm_installed_version(image, "pv-test-systemd", dir.file("db")), "1-1");
+    const auto fsck = run("e2fsck -fn " + quote(image));
+    EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
 }
 
 // Guests that never bring up the agent: a kernel panic (init exits), one
@@ -135,14 +166,16 @@ TEST(LinuxMicroVm, FailingGuestsEndTheJobWithAClearError) {
         const auto work = dir.file("work-" + guest.name);
         const auto result = patch_job(image, catalog, work, "--sandbox microvm --timeout-s 300");
         expect_failed_cleanly(result, guest.message, image, sha);
-        EXPECT_NE(run("pgrep -x patchvisor-vmm").exit_code, 0) << "a patchvisor-vmm outlived its job";
+        EXPECT_NE(run("pgrep -x patchvisor-vmm").exit_code, 0)
+            << "a patchvisor-vmm outlived its job";
         // The job keeps the guest console of a failed run in its work dir.
         auto log = run("ls " + quote(work) + "/*.agent.log").output;
         ASSERT_FALSE(log.empty()) << "no console log kept in " << work;
         log.pop_back();
         struct stat written {};
         ASSERT_EQ(::stat(log.c_str(), &written), 0) << log;
-        EXPECT_LE(static_cast<uint64_t>(written.st_size), vmm::VmConfig{}.serial_output_limit) << log;
+        EXPECT_LE(static_cast<uint64_t>(written.st_size), vmm::VmConfig{}.serial_output_limit)
+            << log;
         if (guest.name == "flood") {
             // The flood really ran while the host waited for the agent.
             const auto lines = run("grep -c pv-test-flood-line " + quote(log)).output;
