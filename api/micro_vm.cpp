@@ -86,6 +86,7 @@ RunSummary to_public(const pv::vmm::RunSummary& summary) {
                               summary.exits_interrupted, summary.exits_other};
     result.peak_rss_kib = summary.peak_rss_kib;
     result.guest_resident_kib = summary.guest_resident_kib;
+    result.disk_faults = summary.disk_faults;
     return result;
 }
 

@@ -1,5 +1,9 @@
 #include "common/fd.hpp"
 
+#include <climits>
+
+#include <algorithm>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -38,6 +42,55 @@ Result<void> pread_all(int fd, void* buffer, size_t length, uint64_t offset,
         offset += static_cast<uint64_t>(done);
     }
     return {};
+}
+
+namespace {
+
+// Drops the first DONE bytes of IOV: whole buffers off the front, then part
+// of the next.
+std::span<iovec> skip_transferred(std::span<iovec> iov, size_t done) {
+    while (!iov.empty() && done >= iov.front().iov_len) {
+        done -= iov.front().iov_len;
+        iov = iov.subspan(1);
+    }
+    if (done > 0) {
+        iov.front().iov_base = static_cast<uint8_t*>(iov.front().iov_base) + done;
+        iov.front().iov_len -= done;
+    }
+    return iov;
+}
+
+template <class Transfer>
+int transfer_all(std::span<iovec> iov, uint64_t offset, Transfer transfer) {
+    iov = skip_transferred(iov, 0);  // skips empty buffers
+    while (!iov.empty()) {
+        const int count = static_cast<int>(std::min<size_t>(iov.size(), IOV_MAX));
+        const ssize_t done = transfer(iov.data(), count, static_cast<off_t>(offset));
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (done == 0)
+            return ENODATA;
+        iov = skip_transferred(iov, static_cast<size_t>(done));
+        offset += static_cast<uint64_t>(done);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int preadv_all(int fd, std::span<iovec> iov, uint64_t offset) {
+    return transfer_all(iov, offset, [fd](const iovec* vector, int count, off_t at) {
+        return ::preadv(fd, vector, count, at);
+    });
+}
+
+int pwritev_all(int fd, std::span<iovec> iov, uint64_t offset) {
+    return transfer_all(iov, offset, [fd](const iovec* vector, int count, off_t at) {
+        return ::pwritev(fd, vector, count, at);
+    });
 }
 
 Result<void> pwrite_all(int fd, const void* buffer, size_t length, uint64_t offset,

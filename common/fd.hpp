@@ -2,8 +2,11 @@
 
 // Move-only owner of a file descriptor.
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -45,5 +48,11 @@ class Fd {
                                      const std::string& what);
 [[nodiscard]] Result<void> pwrite_all(int fd, const void* buffer, size_t length, uint64_t offset,
                                       const std::string& what);
+
+// The same for many buffers as one preadv(2)/pwritev(2) (IOV_MAX at a time),
+// for hot paths: IOV is advanced in place, and nothing is built on success.
+// Returns 0, or the errno of the failure (ENODATA: the file ended first).
+[[nodiscard]] int preadv_all(int fd, std::span<iovec> iov, uint64_t offset);
+[[nodiscard]] int pwritev_all(int fd, std::span<iovec> iov, uint64_t offset);
 
 }  // namespace pv

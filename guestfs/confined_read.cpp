@@ -45,11 +45,11 @@ constexpr uint64_t kExtraAddressSpace = 2ull << 30;
 // What the child may do once it has its filter. `strace -f` of the guestfs
 // tests (raw, qcow2 with and without compressed clusters, an overlay over a
 // raw backing file, GPT, the samples, the error cases) saw only read, lseek,
-// pread64, mmap, munmap, brk and write; the rest keep rarer paths of malloc
-// and abort() from ending as a SIGSYS.
+// pread64, preadv (raw images), mmap, munmap, brk and write; the rest keep
+// rarer paths of malloc, glibc's qsort and abort() from ending as a SIGSYS.
 Result<void> load_filter(int out) {
     auto filter = PV_TRY(SeccompContext::create());
-    for (const char* syscall : {"read", "pread64", "lseek"})
+    for (const char* syscall : {"read", "pread64", "preadv", "lseek"})
         PV_TRY(filter.allow(syscall));
     // The heap, never executable.
     PV_TRY(filter.allow_if("mmap", {argument_lacks(2, PROT_EXEC)}));

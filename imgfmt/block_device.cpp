@@ -17,6 +17,24 @@ Result<void> BlockDevice::write_zeroes(uint64_t offset, uint64_t length) {
     return {};
 }
 
+Result<void> BlockDevice::read_vectored(std::span<const std::span<std::byte>> buffers,
+                                        uint64_t offset) {
+    for (const auto& buffer : buffers) {
+        PV_TRY(read_at(buffer, offset));
+        offset += buffer.size();
+    }
+    return {};
+}
+
+Result<void> BlockDevice::write_vectored(std::span<const std::span<const std::byte>> buffers,
+                                         uint64_t offset) {
+    for (const auto& buffer : buffers) {
+        PV_TRY(write_at(buffer, offset));
+        offset += buffer.size();
+    }
+    return {};
+}
+
 Result<void> BlockDevice::discard(uint64_t offset, uint64_t length) {
     return check_range("discard on", offset, length);
 }

@@ -41,6 +41,14 @@ class BlockDevice {
     [[nodiscard]] virtual Result<void> read_at(std::span<std::byte> buffer, uint64_t offset) = 0;
     [[nodiscard]] virtual Result<void> write_at(std::span<const std::byte> buffer,
                                                 uint64_t offset) = 0;
+    // BUFFERS read (written) in order from consecutive bytes at OFFSET, as
+    // one request where the backend can (raw files: preadv/pwritev); the
+    // default calls read_at (write_at) per buffer. The guest's disk requests
+    // come this way: an implementation builds no string unless it fails.
+    [[nodiscard]] virtual Result<void> read_vectored(std::span<const std::span<std::byte>> buffers,
+                                                     uint64_t offset);
+    [[nodiscard]] virtual Result<void> write_vectored(
+        std::span<const std::span<const std::byte>> buffers, uint64_t offset);
     // Makes every completed write durable.
     [[nodiscard]] virtual Result<void> flush() = 0;
 

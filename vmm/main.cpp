@@ -42,6 +42,8 @@ nlohmann::json summary_json(const patchvisor::RunSummary& summary) {
                      {"other", summary.exits.other}};
     json["peak_rss_kib"] = summary.peak_rss_kib;
     json["guest_resident_kib"] = summary.guest_resident_kib;
+    if (!summary.disk_faults.empty())
+        json["disk_faults"] = summary.disk_faults;
     return json;
 }
 

@@ -305,6 +305,11 @@ RunSummary MicroVm::summarize(std::chrono::steady_clock::time_point start) const
     summary.exits_other = m_counters.other.load();
     summary.peak_rss_kib = peak_rss_kib(m_proc_status);
     summary.guest_resident_kib = m_memory.resident_bytes() / 1024;
+    if (m_disk) {
+        const auto counts = m_disk->fault_counts();
+        for (size_t fault = 0; fault < counts.size(); ++fault)
+            summary.disk_faults[fault_name(static_cast<BlockFault>(fault))] = counts[fault];
+    }
     return summary;
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,6 +104,8 @@ struct RunSummary {
     uint64_t exits_other = 0;
     uint64_t peak_rss_kib = 0;
     uint64_t guest_resident_kib = 0;
+    // virtio-blk requests not carried out, by fault name; empty without a disk.
+    std::map<std::string, uint64_t> disk_faults;
 };
 
 }  // namespace pv::vmm

@@ -10,7 +10,8 @@
      ro:    a write must fail with IOERR, reads work.
      write-hang: write sector 0 (4 KiB of 0x5a) without FLUSH, then hang.
      bad:   malformed chains (blk_bad.c).
-     bench: testguest.blk.mib=N MiB of sequential 1 MiB reads at CPL3.
+     bench: reads at CPL3 (blk_bench.c: testguest.blk.mib, .request-kib,
+            .segment-kib, .random).
 
    Pattern fills and verification run at CPL3 (shared/PVM.md: CPL0 is
    emulated), so does the whole benchmark loop. */
@@ -288,7 +289,7 @@ void run_blk_mode(const char* cmdline) {
     else if (has_word(cmdline, "testguest.blk=bad"))
         blk_bad_descriptors(capacity);
     else if (has_word(cmdline, "testguest.blk=bench"))
-        blk_bench(capacity, blk_parse_option(cmdline, "testguest.blk.mib=", 64));
+        blk_bench(capacity, cmdline);
     else
         blk_fail("unknown testguest.blk mode", 0);
     print("testguest: virtio-blk done, resetting\n");

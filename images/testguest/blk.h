@@ -50,4 +50,4 @@ void run_blk_mode(const char* cmdline);
 void blk_bad_descriptors(uint64_t capacity);
 
 /* blk_bench.c */
-void blk_bench(uint64_t capacity, uint64_t mebibytes);
+void blk_bench(uint64_t capacity, const char* cmdline);

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <fmt/format.h>
+#include <boost/container/small_vector.hpp>
+
 namespace pv::img {
 
 namespace {
@@ -59,15 +62,47 @@ Result<std::unique_ptr<RawImage>> RawImage::open(const std::string& path, Access
 }
 
 Result<void> RawImage::read_at(std::span<std::byte> buffer, uint64_t offset) {
-    PV_TRY(check_range("read", offset, buffer.size()));
-    return pread_all(m_fd.get(), buffer.data(), buffer.size(), offset, "read " + m_path);
+    const std::span<std::byte> one[] = {buffer};
+    return read_vectored(one, offset);
 }
 
 Result<void> RawImage::write_at(std::span<const std::byte> buffer, uint64_t offset) {
-    if (read_only())
+    const std::span<const std::byte> one[] = {buffer};
+    return write_vectored(one, offset);
+}
+
+template <class Byte>
+Result<void> RawImage::transfer(std::span<const std::span<Byte>> buffers, uint64_t offset,
+                                bool is_write) {
+    const char* verb = is_write ? "write" : "read";
+    if (is_write && read_only())
         return fail(Error{"write " + m_path, "the image is open read-only", EBADF});
-    PV_TRY(check_range("write", offset, buffer.size()));
-    return pwrite_all(m_fd.get(), buffer.data(), buffer.size(), offset, "write " + m_path);
+    uint64_t length = 0;
+    boost::container::small_vector<iovec, kInlineBuffers> iov;
+    for (const auto& buffer : buffers) {
+        iov.push_back({const_cast<std::byte*>(buffer.data()), buffer.size()});
+        length += buffer.size();
+    }
+    PV_TRY(check_range(verb, offset, length));
+    const std::span<iovec> all(iov.data(), iov.size());
+    const int code =
+        is_write ? pwritev_all(m_fd.get(), all, offset) : preadv_all(m_fd.get(), all, offset);
+    if (code == ENODATA)
+        return fail(make_error(fmt::format("{} {} at offset {}", verb, m_path, offset),
+                               "unexpected end of file"));
+    if (code != 0)
+        return fail(errno_error(fmt::format("{} {} at offset {}", verb, m_path, offset), code));
+    return {};
+}
+
+Result<void> RawImage::read_vectored(std::span<const std::span<std::byte>> buffers,
+                                     uint64_t offset) {
+    return transfer(buffers, offset, false);
+}
+
+Result<void> RawImage::write_vectored(std::span<const std::span<const std::byte>> buffers,
+                                      uint64_t offset) {
+    return transfer(buffers, offset, true);
 }
 
 Result<void> RawImage::flush() {

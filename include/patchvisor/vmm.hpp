@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,9 @@ struct RunSummary {
     ExitCounts exits{};
     uint64_t peak_rss_kib = 0;
     uint64_t guest_resident_kib = 0;
+    // virtio-blk requests the VMM refused, by reason ("out_of_range",
+    // "wrong_direction", ...); empty without a disk.
+    std::map<std::string, uint64_t> disk_faults{};
 };
 
 // A disk image the VM opens itself, locked while the VM lives.

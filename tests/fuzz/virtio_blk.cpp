@@ -110,8 +110,10 @@ void run_direct(pv::fuzz::Input& input, uint8_t flags) {
     pv::fuzz::load_guest_ram(guest_ram(), input.rest());
     MemoryDisk disk(disk_size(flags), (flags & 1) != 0);
     const pv::vmm::BlockRequestLimits limits{(flags & 1) != 0, "fuzz-disk", 16, 1u << 22};
-    const uint32_t used = pv::vmm::execute_block_request(disk, limits, chain, guest_ram());
-    require(used <= writable);
+    const auto outcome = pv::vmm::serve_block_request(disk, limits, chain, guest_ram());
+    require(outcome.used <= writable);
+    // A request not carried out answers with its status byte alone.
+    require(!outcome.fault || outcome.used <= 1);
 }
 
 // The whole device: queue_notify pops every chain, executes it and fills

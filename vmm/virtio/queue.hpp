@@ -13,6 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "common/error.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
@@ -74,9 +76,12 @@ struct Buffer {
     bool device_writable;
 };
 
+// Buffers a chain holds without allocating; longer ones go to the heap.
+inline constexpr size_t kInlineChainBuffers = 16;
+
 struct DescriptorChain {
     uint16_t head = 0;
-    std::vector<Buffer> buffers;
+    boost::container::small_vector<Buffer, kInlineChainBuffers> buffers;
 };
 
 template <class T>

@@ -77,6 +77,16 @@ class BlockTest : public ::testing::Test {
         return chain;
     }
     uint8_t status() { return *memory.read<uint8_t>(kStatus); }
+    // The device's counter of FAULT, expected to be the only one that moved.
+    static uint64_t only(const VirtioBlock& block, BlockFault fault) {
+        const auto counts = block.fault_counts();
+        for (size_t other = 0; other < counts.size(); ++other) {
+            if (other != static_cast<size_t>(fault)) {
+                EXPECT_EQ(counts[other], 0u) << fault_name(static_cast<BlockFault>(other));
+            }
+        }
+        return counts[static_cast<size_t>(fault)];
+    }
 };
 
 TEST_F(BlockTest, WriteThenReadRoundTrips) {
@@ -89,6 +99,7 @@ TEST_F(BlockTest, WriteThenReadRoundTrips) {
     EXPECT_EQ(block.process(request(kBlockRequestIn, 3, 1024, true), memory), 1025u);
     EXPECT_EQ(status(), kBlockStatusOk);
     EXPECT_EQ(*memory.read<uint8_t>(kData + 1023), 0x5a);
+    EXPECT_EQ(only(block, BlockFault::BackendError), 0u);
 }
 
 TEST_F(BlockTest, ReadOnlyRefusesWrites) {
@@ -96,6 +107,7 @@ TEST_F(BlockTest, ReadOnlyRefusesWrites) {
     ASSERT_TRUE(memory.fill(kData, 512, 0x5a));
     EXPECT_EQ(block.process(request(kBlockRequestOut, 0, 512, false), memory), 1u);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::ReadOnlyDevice), 1u);
     EXPECT_EQ(disk->m_bytes[0], std::byte{0});
     EXPECT_TRUE(block.device_features() & kBlockFeatureReadOnly);
 }
@@ -104,24 +116,28 @@ TEST_F(BlockTest, RangePastCapacityIsIoError) {
     VirtioBlock block = make_block();
     (void)block.process(request(kBlockRequestIn, 2047, 1024, true), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::OutOfRange), 1u);
 }
 
 TEST_F(BlockTest, SectorOverflowIsIoError) {
     VirtioBlock block = make_block();
     (void)block.process(request(kBlockRequestIn, UINT64_MAX / 256, 512, true), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::OutOfRange), 1u);
 }
 
 TEST_F(BlockTest, PartialSectorIsIoError) {
     VirtioBlock block = make_block();
     (void)block.process(request(kBlockRequestIn, 0, 100, true), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::PartialSector), 1u);
 }
 
 TEST_F(BlockTest, WrongDataDirectionIsIoError) {
     VirtioBlock block = make_block();
     (void)block.process(request(kBlockRequestIn, 0, 512, false), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::WrongDirection), 1u);
 }
 
 TEST_F(BlockTest, BackendFailureIsIoError) {
@@ -131,12 +147,14 @@ TEST_F(BlockTest, BackendFailureIsIoError) {
     EXPECT_EQ(status(), kBlockStatusIoError);
     (void)block.process(request(kBlockRequestFlush, 0, 0, false), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::BackendError), 2u);
 }
 
 TEST_F(BlockTest, UnknownTypeIsUnsupported) {
     VirtioBlock block = make_block();
     (void)block.process(request(99, 0, 0, false), memory);
     EXPECT_EQ(status(), kBlockStatusUnsupported);
+    EXPECT_EQ(only(block, BlockFault::UnsupportedType), 1u);
 }
 
 TEST_F(BlockTest, FlushReachesTheBackend) {
@@ -172,6 +190,7 @@ TEST_F(BlockTest, DiscardWithUnmapFlagIsUnsupported) {
     ASSERT_TRUE(memory.write(kData, BlockSegment{0, 8, 1}));
     (void)block.process(request(kBlockRequestDiscard, 0, 16, false), memory);
     EXPECT_EQ(status(), kBlockStatusUnsupported);
+    EXPECT_EQ(only(block, BlockFault::UnsupportedFlags), 1u);
 }
 
 TEST_F(BlockTest, DiscardPastCapacityIsIoError) {
@@ -179,6 +198,14 @@ TEST_F(BlockTest, DiscardPastCapacityIsIoError) {
     ASSERT_TRUE(memory.write(kData, BlockSegment{2040, 16, 0}));
     (void)block.process(request(kBlockRequestDiscard, 0, 16, false), memory);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::OutOfRange), 1u);
+}
+
+TEST_F(BlockTest, MoreSegmentsThanOfferedIsABadSegmentList) {
+    VirtioBlock block = make_block();
+    (void)block.process(request(kBlockRequestDiscard, 0, 17 * 16, false), memory);
+    EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::BadSegmentList), 1u);
 }
 
 TEST_F(BlockTest, ChainWithoutWritableStatusGetsNoStatus) {
@@ -187,6 +214,7 @@ TEST_F(BlockTest, ChainWithoutWritableStatusGetsNoStatus) {
     chain.buffers.back().device_writable = false;
     EXPECT_EQ(block.process(chain, memory), 0u);
     EXPECT_EQ(status(), 0xff);
+    EXPECT_EQ(only(block, BlockFault::NoStatusBuffer), 1u);
 }
 
 TEST_F(BlockTest, ShortHeaderIsIoError) {
@@ -195,6 +223,7 @@ TEST_F(BlockTest, ShortHeaderIsIoError) {
     chain.buffers.front().length = 8;
     EXPECT_EQ(block.process(chain, memory), 1u);
     EXPECT_EQ(status(), kBlockStatusIoError);
+    EXPECT_EQ(only(block, BlockFault::BadHeader), 1u);
 }
 
 TEST_F(BlockTest, ConfigSpaceDescribesTheDisk) {

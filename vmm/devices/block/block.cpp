@@ -20,7 +20,7 @@ constexpr size_t kConfigMaxWriteZeroesSectors = 48;
 constexpr size_t kConfigMaxWriteZeroesSegments = 52;
 constexpr size_t kConfigWriteZeroesMayUnmap = 56;
 
-constexpr uint32_t kMaxSegments = 16;
+constexpr uint32_t kMaxSegments = kMaxBlockSegments;
 constexpr uint32_t kMaxSegmentSectors = 1u << 22;  // 2 GiB per range
 constexpr uint32_t kDiscardAlignmentSectors = 8;   // 4 KiB
 
@@ -92,7 +92,17 @@ void VirtioBlock::reset() {
 
 uint32_t VirtioBlock::process(const virtio::DescriptorChain& chain, const GuestMemory& memory) {
     const BlockRequestLimits limits{m_read_only, m_options.id, kMaxSegments, kMaxSegmentSectors};
-    return execute_block_request(*m_backend, limits, chain, memory);
+    const auto outcome = serve_block_request(*m_backend, limits, chain, memory);
+    if (outcome.fault)
+        m_faults[static_cast<size_t>(*outcome.fault)].fetch_add(1, std::memory_order_relaxed);
+    return outcome.used;
+}
+
+std::array<uint64_t, kBlockFaultCount> VirtioBlock::fault_counts() const {
+    std::array<uint64_t, kBlockFaultCount> counts{};
+    for (size_t fault = 0; fault < kBlockFaultCount; ++fault)
+        counts[fault] = m_faults[fault].load(std::memory_order_relaxed);
+    return counts;
 }
 
 void VirtioBlock::queue_notify(uint16_t queue) {

@@ -7,6 +7,7 @@
 // byte; a chain too broken to carry a status is returned with length 0.
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "common/access.hpp"
 #include "imgfmt/block_device.hpp"
+#include "vmm/devices/block/block_request.hpp"
 #include "vmm/virtio/device.hpp"
 
 namespace pv::vmm {
@@ -66,13 +68,18 @@ class VirtioBlock final : public virtio::VirtioDevice {
 
     // Executes one parsed chain and returns the bytes written into its
     // device-writable buffers (§2.7.8 used length), status byte included.
+    // A request not carried out counts in fault_counts().
     [[nodiscard]] uint32_t process(const virtio::DescriptorChain& chain, const GuestMemory& memory);
+
+    // How many requests failed, by BlockFault.
+    [[nodiscard]] std::array<uint64_t, kBlockFaultCount> fault_counts() const;
 
   private:
     std::unique_ptr<img::BlockDevice> m_backend;
     BlockOptions m_options;
     bool m_read_only;
     std::array<uint8_t, 60> m_config{};  // struct virtio_blk_config, §5.2.4
+    std::array<std::atomic<uint64_t>, kBlockFaultCount> m_faults{};
 
     std::mutex m_mutex;  // guards the activation state
     std::optional<virtio::Queue> m_queue;
